@@ -106,7 +106,7 @@ def main() -> None:
                     "top_k": values["top_k"].astype(np.int32), "top_p": values["top_p"].astype(np.float32),
                     "seed": values["seed"].astype(np.int64)}
 
-        with server_process(folder / "config" / "models.config") as (rest_port, grpc_port):
+        with server_process(f"--model_config_file={folder / 'config' / 'models.config'}") as (rest_port, grpc_port):
             url = f"http://127.0.0.1:{rest_port}/v1/models/text_generator:predict"
             channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)

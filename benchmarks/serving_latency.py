@@ -70,7 +70,7 @@ def main() -> None:
         def in_process(batch: np.ndarray) -> object:
             return serving_default(image=tf.constant(batch))
 
-        with server_process(folder / "config" / "models.config") as (rest_port, grpc_port):
+        with server_process(f"--model_config_file={folder / 'config' / 'models.config'}") as (rest_port, grpc_port):
             url = f"http://127.0.0.1:{rest_port}/v1/models/mnist_cnn:predict"
 
             def rest(batch: np.ndarray) -> object:

@@ -46,7 +46,7 @@ def main() -> None:
         print(f"      {path}")
 
     print("[4/5] starting `tfzoo serve` (TF Serving's REST and gRPC APIs) on 127.0.0.1")
-    with server_process(workdir / "serving" / "models.config") as (rest_port, grpc_port):
+    with server_process(f"--model_config_file={workdir / 'serving' / 'models.config'}") as (rest_port, grpc_port):
         print(f"      tfzoo serve: REST on 127.0.0.1:{rest_port}, gRPC on 127.0.0.1:{grpc_port}")
         config = json.loads((result.run_dir / "config.json").read_text())
         images, labels = load_dataset(**config["dataset"]).arrays("test")

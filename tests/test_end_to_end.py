@@ -21,7 +21,7 @@ from tfzoo.datasets import load_dataset
 from tfzoo.datasets.text import example_prompts
 from tfzoo.serving.client import Client
 from tfzoo.serving.config import write_serving_configs
-from tfzoo.serving.server import ModelServer
+from tfzoo.serving.server import ModelServer, ServerOptions
 from tfzoo.text.generation import generate
 
 
@@ -68,9 +68,9 @@ def served(trained_run, tmp_path_factory):
     for name in tfzoo.list_models():
         tfzoo.export(trained_run(name), base)
     config = write_serving_configs(base, tmp_path_factory.mktemp("config"))["models.config"]
-    with ModelServer(config, rest_port=0, grpc_port=0, poll_interval=0.2) as server:
-        rest = Client("127.0.0.1", server.rest_port, protocol="rest")
-        grpc = Client("127.0.0.1", server.grpc_port, protocol="grpc")
+    with ModelServer(ServerOptions(model_config_file=str(config), port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)) as server:
+        rest = Client("127.0.0.1", server.rest_api_port, protocol="rest")
+        grpc = Client("127.0.0.1", server.port, protocol="grpc")
         yield base, [rest, grpc]
         grpc.close()
 

@@ -16,7 +16,7 @@ from tfzoo.datasets.text import example_prompts
 from tfzoo.export.saved_model import read_meta_graph, write_saved_model
 from tfzoo.serving.client import Client
 from tfzoo.serving.config import write_serving_configs
-from tfzoo.serving.server import ModelServer
+from tfzoo.serving.server import ModelServer, ServerOptions
 from tfzoo.text.bigram import bigram_bits_per_byte
 from tfzoo.text.generation import CONTROLS, generate
 
@@ -57,9 +57,9 @@ def served_text(trained_run, tmp_path_factory):
     run = trained_run("text_generator")
     write_saved_model(run.model, tfzoo.get_spec("text_generator"), base / "text_generator" / "1")
     config = write_serving_configs(base, tmp_path_factory.mktemp("config"))["models.config"]
-    with ModelServer(config, rest_port=0, grpc_port=0, poll_interval=0.2) as server:
-        with Client("127.0.0.1", server.grpc_port, protocol="grpc") as grpc:
-            yield base / "text_generator" / "1", [Client("127.0.0.1", server.rest_port, protocol="rest"), grpc]
+    with ModelServer(ServerOptions(model_config_file=str(config), port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)) as server:
+        with Client("127.0.0.1", server.port, protocol="grpc") as grpc:
+            yield base / "text_generator" / "1", [Client("127.0.0.1", server.rest_api_port, protocol="rest"), grpc]
 
 
 def test_bits_per_byte_beat_a_byte_bigram_on_held_out_documents(trained_run):

@@ -18,9 +18,9 @@ import tfzoo
 from tfzoo.export import ExportError
 from tfzoo.datasets import DataError, list_datasets, load_csv, load_dataset
 from tfzoo.serving.client import Client, ServerError
-from tfzoo.serving.tensors import bytes_to_json
-from tfzoo.serving.server import (DEFAULT_GRPC_PORT, DEFAULT_HOST, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_POLL_INTERVAL,
-                                  DEFAULT_REST_PORT, serve)
+from tfzoo.serving.protocol import json_tensor
+from tfzoo.serving.protocol.tensor_proto import to_proto
+from tfzoo.serving.server import ServerOptions, serve
 from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES, write_serving_configs
 from tfzoo.text.generation import DEFAULTS as GENERATION_DEFAULTS
 from tfzoo.text.generation import GENERATE_SIGNATURE, MAX_NEW_TOKENS, call_generate_signature, generation_functions
@@ -45,6 +45,56 @@ def parse_label(text: str) -> tuple[str, int]:
     if not sep or not name or not version.isdigit():
         raise argparse.ArgumentTypeError(f"expected NAME=VERSION such as stable=1, got {text!r}")
     return name, int(version)
+
+
+def parse_bool(text: str) -> bool:
+    """A tensorflow_model_server boolean flag value: true/false (also 1/0)."""
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+# tensorflow_model_server's flags that `tfzoo serve` takes: (flags, type, help). Each fills the ServerOptions
+# field of its first name; the later names are tfzoo's earlier spellings, kept as aliases.
+SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
+    "port": (("--port", "--grpc-port"), int, "gRPC port (default %(default)s)"),
+    "rest_api_port": (("--rest_api_port", "--rest-port"), int, "REST port; 0 serves no REST API (default)"),
+    "model_name": (("--model_name",), str, "name of the one model --model_base_path serves (default %(default)s)"),
+    "model_base_path": (("--model_base_path",), str, "folder holding the model's version folders"),
+    "model_config_file": (("--model_config_file", "--model-config"), str,
+                          "models.config (ModelServerConfig text format); instead of --model_name/--model_base_path"),
+    "model_config_file_poll_wait_seconds": (("--model_config_file_poll_wait_seconds",), float,
+                                            "seconds between reads of --model_config_file; 0 reads it once"),
+    "file_system_poll_wait_seconds": (("--file_system_poll_wait_seconds", "--poll-interval"), float,
+                                      "seconds between scans for new versions; 0 scans once (default %(default)s)"),
+    "enable_batching": (("--enable_batching",), parse_bool, "accepted and checked; requests still run unbatched"),
+    "batching_parameters_file": (("--batching_parameters_file",), str, "BatchingParameters text file (checked)"),
+    "monitoring_config_file": (("--monitoring_config_file",), str, "MonitoringConfig text file (checked)"),
+    "enable_model_warmup": (("--enable_model_warmup",), parse_bool,
+                            "replay assets.extra/tf_serving_warmup_requests at load (default %(default)s)"),
+    "rest_api_timeout_in_ms": (("--rest_api_timeout_in_ms",), int,
+                               "bound on each REST request's graph run (default %(default)s)"),
+    "enable_serialization_as_tensor_content": (("--enable_serialization_as_tensor_content",), parse_bool,
+                                               "answer Predict in tensor_content instead of typed fields"),
+    "grpc_max_threads": (("--grpc_max_threads",), int, "gRPC worker threads (default %(default)s)"),
+    "intra_op_parallelism": (("--tensorflow_intra_op_parallelism",), int, "0: TensorFlow chooses"),
+    "inter_op_parallelism": (("--tensorflow_inter_op_parallelism",), int, "0: TensorFlow chooses"),
+    "host": (("--host",), str, "address to bind; tfzoo's own flag (default %(default)s)"),
+    "max_request_bytes": (("--max_request_bytes", "--max-request-bytes"), int,
+                          "largest REST body / gRPC message accepted; tfzoo's own flag (default %(default)s)"),
+}
+
+
+def add_server_flags(parser: argparse.ArgumentParser) -> None:
+    """tensorflow_model_server's flags, defaults from ServerOptions; `--flag=value` and `--flag value` both work."""
+    defaults = ServerOptions()
+    for name, (flags, kind, text) in SERVER_FLAGS.items():
+        default = getattr(defaults, name)
+        extra = {"nargs": "?", "const": True} if kind is parse_bool else {}  # a bare --enable_batching means true
+        parser.add_argument(*flags, dest=name, type=kind, default=0 if default is None else default, help=text,
+                            metavar="" if kind is parse_bool else name.upper(), **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,18 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("version_dir", metavar="VERSION_DIR")
 
     serve = commands.add_parser(
-        "serve", help="serve a models.config over TF Serving's REST and gRPC APIs (laptops and tests)",
-        description="A development server speaking TF Serving's REST and gRPC APIs for the models of a "
-                    "models.config; new versions are picked up without restart. Production uses the "
-                    "tensorflow/serving image with the same files (see serving/README.md). Stops on SIGTERM/SIGINT.")
-    serve.add_argument("--model-config", required=True, metavar="FILE", help="models.config (TF Serving's format)")
-    serve.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
-    serve.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="default %(default)s; 0 picks a free port")
-    serve.add_argument("--rest-port", type=int, default=DEFAULT_REST_PORT, help="default %(default)s; 0 picks a free port")
-    serve.add_argument("--poll-interval", type=float, default=DEFAULT_POLL_INTERVAL,
-                       help="seconds between scans of the base paths for new versions (default: %(default)s)")
-    serve.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES,
-                       help="largest REST body / gRPC message accepted (default: %(default)s)")
+        "serve", help="serve SavedModels over TF Serving's gRPC and REST APIs (laptops and tests)",
+        description="tensorflow_model_server's APIs, flags and defaults, for laptops and tests: "
+                    "`tfzoo serve --model_name=mnist --model_base_path=/models/mnist --rest_api_port=8501`, or "
+                    "--model_config_file=models.config. New versions are picked up without restart. Production "
+                    "uses the tensorflow/serving image with the same flags and files (serving/README.md). Stops "
+                    "cleanly on SIGTERM/SIGINT. Differences from TF Serving: see the README.")
+    add_server_flags(serve)
 
     predict = commands.add_parser(
         "predict", help="send a prediction request to TF Serving or tfzoo serve and print the outputs as JSON",
@@ -253,8 +298,12 @@ def command_validate(args: argparse.Namespace) -> int:
 
 def command_serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(args.model_config, args.host, args.grpc_port, args.rest_port, poll_interval=args.poll_interval,
-          max_request_bytes=args.max_request_bytes)
+    options = ServerOptions(**{name: getattr(args, name) for name in SERVER_FLAGS})
+    options.rest_api_port = options.rest_api_port or None  # TF Serving: 0 serves no REST API
+    if options.port == 0:
+        raise ValueError("--port must be set: tfzoo serve always serves gRPC (TF Serving: at least one of "
+                         "--port or --grpc_socket_path)")
+    serve(options)
 
 
 def request_inputs(text: str) -> Any:
@@ -275,16 +324,6 @@ def request_inputs(text: str) -> Any:
     return body
 
 
-def outputs_as_json(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Outputs as JSON values; bytes as text when they are UTF-8, else {"b64": ...}, as TF Serving writes them."""
-    def convert(value: Any) -> Any:
-        if isinstance(value, list):
-            return [convert(item) for item in value]
-        return bytes_to_json(value, as_b64=False) if isinstance(value, bytes) else value
-
-    return {name: convert(array.tolist()) for name, array in outputs.items()}
-
-
 def command_predict(args: argparse.Namespace) -> None:
     inputs = request_inputs(args.json)
     protocol = "grpc" if args.grpc else "rest"
@@ -292,7 +331,9 @@ def command_predict(args: argparse.Namespace) -> None:
               else Client(protocol=protocol, timeout=args.timeout))
     with client:
         outputs = client.predict(args.model, inputs, signature=args.signature, version=args.version, label=args.label)
-    print(json.dumps({"outputs": outputs_as_json(outputs)}))
+    # TF Serving's own columnar answer: {"outputs": {name: value, ...}} (one output: its value alone).
+    print(json_tensor.json_from_tensors({name: to_proto(array) for name, array in outputs.items()},
+                                        json_tensor.RequestFormat.COLUMNAR))
 
 
 def command_generate(args: argparse.Namespace) -> None:

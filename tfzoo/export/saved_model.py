@@ -19,12 +19,12 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tfzoo.datasets import load_dataset
 from tfzoo.datasets.text import example_prompts
 from tfzoo.export.signatures import IMAGE_BYTES_INPUT, IMAGE_BYTES_SIGNATURE, serving_functions
-from tfzoo.export.warmup import WARMUP_FILE, write_warmup
+from tfzoo.export.warmup import write_warmup
 from tfzoo.registry import get_spec
+from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE, scan_versions
 from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT
 from tfzoo.training.trainer import TrainResult, load_run, package_versions
 
-ASSETS_EXTRA = "assets.extra"
 METADATA_FILE = "tfzoo.json"
 WARMUP_BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 # TF Serving puts model names in REST paths (/v1/models/NAME) and folder names.
@@ -94,8 +94,7 @@ def export(
 
 def next_version(model_dir: Path) -> int:
     """One more than the highest integer version folder, or 1."""
-    versions = [int(p.name) for p in model_dir.iterdir() if p.name.isdigit()] if model_dir.is_dir() else []
-    return max(versions, default=0) + 1
+    return max(scan_versions(model_dir), default=0) + 1
 
 
 def write_saved_model(model: keras.Model, spec: Any, path: Path) -> None:

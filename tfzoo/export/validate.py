@@ -8,13 +8,17 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from tensorflow.python.framework import op_def_registry
+from tensorflow_serving.apis import predict_pb2
 
-from tfzoo.export.saved_model import ASSETS_EXTRA, METADATA_FILE, read_meta_graph
+from tfzoo.export.saved_model import METADATA_FILE, read_meta_graph
 from tfzoo.export.signatures import IMAGE_BYTES_INPUT, PRIMARY_OUTPUT, decode_image
-from tfzoo.export.warmup import MAX_RECORDS, WARMUP_FILE, read_warmup
+from tfzoo.export.warmup import read_warmup
 from tfzoo.registry import get_spec
+from tfzoo.serving.protocol.status import ServingError
+from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
+from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
+from tfzoo.serving.servable import Servable, load_servable
 from tfzoo.text.generation import TEXT, generation_functions
 
 PREDICT_METHOD = "tensorflow/serving/predict"
@@ -96,25 +100,24 @@ def validate(version_dir: str | Path) -> ValidationReport:
                f"not core TensorFlow (the stock server may not have them): {', '.join(unknown)}")
 
     try:
-        loaded = tf.saved_model.load(str(version_dir), tags=["serve"])
+        servable = load_servable(version_dir, version=int(version_dir.name), warm_up=False)
     except Exception as error:  # any load failure is the answer, whatever its type
-        report.add("load", False, f"tf.saved_model.load failed: {error}")
+        report.add("load", False, f"TF Serving's way of loading (session, restore, init ops) failed: {error}")
         return report
-    report.add("load", True, "tf.saved_model.load(tags=['serve'])")
+    report.add("load", True, "loaded as TF Serving loads it: serve MetaGraph in a session, variables restored")
 
     requests = read_warmup(warmup_path)
     outputs = []
     try:
         for signature, inputs in requests:
-            result = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
-            outputs.append({k: v.numpy() for k, v in result.items()})
-    except Exception as error:  # a failing signature, whatever the error, fails the check
-        report.add("warm-up replay", False, f"{signature}: {error}")
+            outputs.append(served_predict(servable, signature, inputs))
+    except ServingError as error:  # a failing signature fails the check, as it fails TF Serving's load
+        report.add("warm-up replay", False, f"{signature}: {error.code.name}: {error.message}")
         return report
     bad = [i for i, (request, output) in enumerate(zip(requests, outputs))
            if set(output) != set(signatures[request[0]].outputs)
            or any(len(v) != len(next(iter(request[1].values()))) for v in output.values())]
-    report.add("warm-up replay", 0 < len(requests) <= MAX_RECORDS and not bad,
+    report.add("warm-up replay", 0 < len(requests) <= MAX_WARMUP_RECORDS and not bad,
                f"{len(requests)} requests answered with the signature's outputs" if not bad else
                f"records {bad} answered with wrong output names or batch sizes")
 
@@ -147,6 +150,17 @@ def compare_generated_text(
                f"served text equals in-process generation for all {len(requests)} requests" if not differing else
                f"served text differs from in-process generation for warm-up records {differing}")
     return report
+
+
+def served_predict(servable: Servable, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One Predict through the servable, as TF Serving answers it (typed-field protos), back as arrays."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = servable.name
+    request.model_spec.signature_name = signature
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(to_proto(value))
+    response = servable.predict(request)
+    return {name: to_array(proto, name) for name, proto in response.outputs.items()}
 
 
 def keras_predict(model: keras.Model, inputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -7,14 +7,14 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-WARMUP_FILE = "tf_serving_warmup_requests"
-MAX_RECORDS = 1000  # TF Serving refuses files with more
+from tfzoo.serving.layout import MAX_WARMUP_RECORDS
+
 
 
 def write_warmup(path: Path, model_name: str, requests: list[tuple[str, dict[str, np.ndarray]]]) -> None:
     """Write (signature name, {input name: batch}) pairs as PredictRequest logs that TF Serving replays at load."""
-    if not 0 < len(requests) <= MAX_RECORDS:
-        raise ValueError(f"TF Serving takes 1 to {MAX_RECORDS} warm-up records, got {len(requests)}")
+    if not 0 < len(requests) <= MAX_WARMUP_RECORDS:
+        raise ValueError(f"TF Serving takes 1 to {MAX_WARMUP_RECORDS} warm-up records, got {len(requests)}")
     with tf.io.TFRecordWriter(str(path)) as writer:
         for signature, inputs in requests:
             request = predict_pb2.PredictRequest(

@@ -12,7 +12,6 @@ Both protocols answer with the same numpy arrays, in the signature's output dtyp
 """
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import time
@@ -20,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -39,7 +38,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfzoo.serving.tensors import is_b64
+from tfzoo.serving.protocol import json_tensor
+from tfzoo.serving.protocol.status import CODE_BY_HTTP_STATUS, ServingError, code_from_value
+from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
 
 Protocol = Literal["rest", "grpc"]
 
@@ -50,22 +51,6 @@ DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.2
 
 _SIGNATURE_DEF_FIELD = "signature_def"  # the one metadata field TF Serving has
-_CODE_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}  # TF's error codes are gRPC's numbers
-# TF Serving's HTTP status for each gRPC code (ToHTTPStatusCode in http_server.cc), read backwards. Where several
-# codes share a status (400, 409, 500), the most common of them.
-_CODE_BY_HTTP_STATUS = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    404: grpc.StatusCode.NOT_FOUND,
-    409: grpc.StatusCode.ABORTED,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    499: grpc.StatusCode.CANCELLED,
-    500: grpc.StatusCode.INTERNAL,
-    501: grpc.StatusCode.UNIMPLEMENTED,
-    503: grpc.StatusCode.UNAVAILABLE,
-    504: grpc.StatusCode.DEADLINE_EXCEEDED,
-}
 
 _T = TypeVar("_T")
 
@@ -106,6 +91,8 @@ class Signature:
     inputs: dict[str, TensorInfo]
     outputs: dict[str, TensorInfo]
     optional: frozenset[str] = frozenset()
+    signature_def: meta_graph_pb2.SignatureDef = field(default_factory=meta_graph_pb2.SignatureDef, compare=False,
+                                                       repr=False)
 
 
 class VersionStatus(NamedTuple):
@@ -185,7 +172,7 @@ class Client:
             VersionStatus(
                 version=status.version,
                 state=get_model_status_pb2.ModelVersionStatus.State.Name(status.state),
-                error_code=_CODE_BY_VALUE.get(status.status.error_code, grpc.StatusCode.UNKNOWN),
+                error_code=code_from_value(status.status.error_code),
                 error_message=status.status.error_message,
             )
             for status in response.model_version_status
@@ -212,8 +199,12 @@ class Client:
             raise InvalidInputError(f"model {model!r} has no signature {signature!r}; it has {', '.join(signatures)}")
         expected = signatures[signature]
         arrays = _checked_inputs(expected, signature, inputs)
+        # Inputs left out take the signature's defaults here: TF Serving fills them in over gRPC only (its REST
+        # parser wants every input of a signature that has several).
+        for name in expected.optional - set(arrays):
+            arrays[name] = to_array(expected.signature_def.defaults[name], name)
         spec = _model_spec(model, version, label, signature)
-        return _outputs(expected, self._retrying(lambda: self._transport.predict(spec, arrays)))
+        return self._retrying(lambda: self._transport.predict(spec, arrays, expected.signature_def.outputs))
 
     def close(self) -> None:
         """Close the gRPC channel (REST holds no connection between requests)."""
@@ -262,26 +253,33 @@ class _Rest:
             self._call(_rest_path(spec)), get_model_status_pb2.GetModelStatusResponse(), ignore_unknown_fields=True
         )
 
-    def predict(self, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray]) -> Any:
+    def predict(self, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray],
+                outputs: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, np.ndarray]:
         # Columnar format ("inputs" -> "outputs"): unlike row format it keeps the names of several outputs and
         # allows outputs whose batch sizes differ.
-        body = {"signature_name": spec.signature_name, "inputs": {name: _to_json(a) for name, a in inputs.items()}}
-        return self._call(_rest_path(spec) + ":predict", body)["outputs"]
+        body = json_tensor.json_from_request_tensors(inputs, json_tensor.RequestFormat.COLUMNAR, spec.signature_name)
+        answer = self._call(_rest_path(spec) + ":predict", body, parse=False)
+        try:
+            return json_tensor.arrays_from_json_response(answer, outputs)
+        except ServingError as error:
+            raise ServerError(grpc.StatusCode.UNKNOWN, f"unreadable :predict answer: {error.message}") from None
 
     def close(self) -> None:
         pass  # nothing is held between requests
 
-    def _call(self, path: str, body: Any = None) -> Any:
+    def _call(self, path: str, body: str | None = None, parse: bool = True) -> Any:
+        """GET (no body) or POST the JSON text `body`; the answer parsed, or as bytes with parse=False."""
         url = self._url + path
         request = urllib.request.Request(
             url,
-            data=None if body is None else json.dumps(body).encode("utf-8"),
+            data=None if body is None else body.encode("utf-8"),
             headers={"Content-Type": "application/json"},
             method="GET" if body is None else "POST",
         )
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                return json.loads(response.read())
+                answer = response.read()
+            return json.loads(answer) if parse else answer
         except urllib.error.HTTPError as error:
             raise _http_error(error) from None
         except OSError as error:  # URLError is one too, with the socket's error as its reason
@@ -314,15 +312,7 @@ def _http_error(error: urllib.error.HTTPError) -> ServerError:
         message = json.loads(text)["error"]
     except (ValueError, KeyError, TypeError):
         message = text.strip()[:500] or str(error.reason)
-    return ServerError(_CODE_BY_HTTP_STATUS.get(error.code, grpc.StatusCode.UNKNOWN), message, error.code)
-
-
-def _to_json(array: np.ndarray) -> Any:
-    if array.dtype == object:  # strings, as bytes: base64 carries any bytes, UTF-8 or not
-        return np.vectorize(lambda item: {"b64": base64.b64encode(item).decode("ascii")}, otypes=[object])(
-            array
-        ).tolist()
-    return array.tolist()
+    return ServerError(CODE_BY_HTTP_STATUS.get(error.code, grpc.StatusCode.UNKNOWN), message, error.code)
 
 
 class _Grpc:
@@ -352,12 +342,16 @@ class _Grpc:
     def status(self, spec: model_pb2.ModelSpec) -> get_model_status_pb2.GetModelStatusResponse:
         return self._call(self._models.GetModelStatus, get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
 
-    def predict(self, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray],
+                outputs: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, np.ndarray]:
         request = predict_pb2.PredictRequest(model_spec=spec)
         for name, array in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
+            request.inputs[name].CopyFrom(to_proto(array))
         response = self._call(self._predictions.Predict, request)
-        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+        try:  # typed fields or tensor_content, whichever the server answers with
+            return {name: to_array(proto, name) for name, proto in response.outputs.items()}
+        except ServingError as error:
+            raise ServerError(grpc.StatusCode.UNKNOWN, f"unreadable Predict answer: {error.message}") from None
 
     def close(self) -> None:
         self._channel.close()
@@ -402,6 +396,7 @@ def _signature(signature: meta_graph_pb2.SignatureDef) -> Signature:
         inputs={name: _tensor_info(info) for name, info in sorted(signature.inputs.items())},
         outputs={name: _tensor_info(info) for name, info in sorted(signature.outputs.items())},
         optional=frozenset(signature.defaults),
+        signature_def=signature,
     )
 
 
@@ -526,38 +521,8 @@ def _describe_inputs(signature: Signature) -> str:
     )
 
 
-def _outputs(signature: Signature, answer: Any) -> dict[str, np.ndarray]:
-    """The server's outputs as arrays of the signature's output dtypes.
-
-    `answer` maps output names to arrays (gRPC) or JSON values (REST), or is the JSON value of a signature's only
-    output, which REST writes without its name.
-    """
-    if not isinstance(answer, Mapping) or is_b64(answer):
-        if len(signature.outputs) != 1:
-            raise ServerError(
-                grpc.StatusCode.UNKNOWN,
-                f"the answer has one unnamed output, but the signature has {len(signature.outputs)} outputs",
-            )
-        answer = {next(iter(signature.outputs)): answer}
-    outputs = {}
-    for name, value in answer.items():
-        info = signature.outputs.get(name)
-        if info is not None and info.dtype == object:
-            outputs[name] = _bytes_array(np.array(value, dtype=object))
-        else:
-            outputs[name] = np.asarray(value, dtype=None if info is None else info.dtype)
-    return outputs
-
-
 def _bytes_array(array: np.ndarray) -> np.ndarray:
-    """An object array of strings with every item as bytes: str as UTF-8, {"b64": ...} (REST) decoded."""
-    return np.vectorize(_as_bytes, otypes=[object])(array) if array.size else array
-
-
-def _as_bytes(item: str | bytes | dict[str, str]) -> bytes:
-    if isinstance(item, str):
-        return item.encode("utf-8")
-    if isinstance(item, dict):
-        return base64.b64decode(item["b64"])
-    return item
+    """An object array of strings with every item as bytes (str as UTF-8)."""
+    encode = np.vectorize(lambda item: item.encode("utf-8") if isinstance(item, str) else item, otypes=[object])
+    return encode(array) if array.size else array
 

@@ -16,14 +16,12 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message, message_fa
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfzoo.files import write_text_atomic
+from tfzoo.serving.layout import SAVED_MODEL_FILES, scan_versions
 
 VERSION_POLICIES = ("latest", "all", "specific")
 DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's own (PrometheusExporter::kPrometheusPath)
 MODELS_CONFIG, BATCHING_CONFIG, MONITORING_CONFIG = "models.config", "batching.config", "monitoring.config"
 
-_SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-# TF Serving turns every child folder whose name parses as an integer into a version (absl::SimpleAtoi).
-_VERSION_NAME = re.compile(r"[0-9]+")
 # TF Serving's rule for version labels; they appear in REST paths /v1/models/NAME/labels/LABEL.
 _LABEL_NAME = re.compile(r"[a-zA-Z0-9_]+")
 _URI = re.compile(r"[a-z][a-z0-9+.-]*://")
@@ -53,16 +51,14 @@ def discover_models(model_base: str | os.PathLike[str]) -> dict[str, list[int]]:
         if not model_dir.is_dir() or model_dir.name.startswith((".", "tmp")):
             continue
         versions = []
-        for version_dir in model_dir.iterdir():
-            if not version_dir.is_dir() or not _VERSION_NAME.fullmatch(version_dir.name):
-                continue
+        for version, version_dir in scan_versions(model_dir).items():
             # TF Serving would try to load such a folder (and keep failing), so it is an error, not something to skip.
-            if not any((version_dir / name).is_file() for name in _SAVED_MODEL_FILES):
+            if not any((version_dir / name).is_file() for name in SAVED_MODEL_FILES):
                 raise ServingConfigError(
                     f"{version_dir} is named like a version but holds no saved_model.pb; TF Serving would try to "
                     "load it and fail. Remove it, or export that version again."
                 )
-            versions.append(int(version_dir.name))
+            versions.append(version)
         if versions:
             models[model_dir.name] = sorted(versions)
     if not models:

@@ -1,6 +1,9 @@
-"""TF Serving's gRPC API: PredictionService (Predict, GetModelMetadata) and ModelService (GetModelStatus).
+"""TF Serving's gRPC API: PredictionService (Predict, Classify, Regress, MultiInference, GetModelMetadata) and
+ModelService (GetModelStatus, HandleReloadConfigRequest), from tensorflow-serving-api's stubs.
 
-Classify, Regress, MultiInference and HandleReloadConfigRequest answer UNIMPLEMENTED (the stubs' default).
+Each RPC hands its request proto to the ModelManager; a ServingError becomes the call's status with TF Serving's
+code and message (cut at 1024 characters as grpc_status_util.cc does). A client deadline bounds the graph run,
+as TF Serving's --enforce_session_run_timeout does.
 """
 from __future__ import annotations
 
@@ -11,19 +14,25 @@ from concurrent import futures
 from typing import Any, TypeVar
 
 import grpc
-import tensorflow as tf
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
+    status_pb2,
 )
 
-from tfzoo.serving.models import ModelManager, ServingError
+from tfzoo.serving.manager import ModelManager
+from tfzoo.serving.protocol.status import ServingError
 
 logger = logging.getLogger(__name__)
 
+_MAX_ERROR_MESSAGE = 1024
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -35,64 +44,82 @@ def _answer_errors(method: _Method) -> _Method:
         try:
             return method(self, request, context)
         except ServingError as error:
-            context.abort(error.code, error.message)
+            message = error.message
+            if len(message) > _MAX_ERROR_MESSAGE:
+                message = message[:_MAX_ERROR_MESSAGE] + "...TRUNCATED"
+            context.abort(error.code, message)
         except Exception as error:  # a bug or an unexpected model failure must cost one request, not the server
             logger.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"internal error: {error!r}")
+            context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {error!r}")
 
     return wrapper  # type: ignore[return-value]
 
 
+def _timeout_ms(context: grpc.ServicerContext) -> int:
+    """The client's deadline as a graph-run timeout (0: none)."""
+    remaining = context.time_remaining()
+    return max(1, int(remaining * 1000)) if remaining is not None and remaining < 1e9 else 0
+
+
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict and GetModelMetadata for the models of a ModelManager."""
+    """PredictionService for the models of a ModelManager."""
 
     def __init__(self, manager: ModelManager):
         self._manager = manager
 
     @_answer_errors
-    def Predict(  # noqa: N802 (the gRPC method's name)
-        self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
-    ) -> predict_pb2.PredictResponse:
-        servable = self._manager.resolve(request.model_spec)
-        key, _ = servable.signature(request.model_spec.signature_name)
-        try:
-            inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
-        except (TypeError, ValueError) as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"malformed input TensorProto: {error}") from None
-        outputs = servable.predict(inputs, key, list(request.output_filter))
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = servable.name
-        response.model_spec.version.value = servable.version
-        response.model_spec.signature_name = key
-        for name, array in outputs.items():
-            response.outputs[name].CopyFrom(tf.make_tensor_proto(array))
-        return response
+    def Predict(self, request: predict_pb2.PredictRequest,  # noqa: N802 (the gRPC method's name)
+                context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
+        return self._manager.predict(request, _timeout_ms(context))
 
     @_answer_errors
-    def GetModelMetadata(  # noqa: N802
-        self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
-    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        return self._manager.metadata(request.model_spec, list(request.metadata_field))
+    def Classify(self, request: classification_pb2.ClassificationRequest,  # noqa: N802
+                 context: grpc.ServicerContext) -> classification_pb2.ClassificationResponse:
+        return self._manager.classify(request, _timeout_ms(context))
+
+    @_answer_errors
+    def Regress(self, request: regression_pb2.RegressionRequest,  # noqa: N802
+                context: grpc.ServicerContext) -> regression_pb2.RegressionResponse:
+        return self._manager.regress(request, _timeout_ms(context))
+
+    @_answer_errors
+    def MultiInference(self, request: inference_pb2.MultiInferenceRequest,  # noqa: N802
+                       context: grpc.ServicerContext) -> inference_pb2.MultiInferenceResponse:
+        return self._manager.multi_inference(request, _timeout_ms(context))
+
+    @_answer_errors
+    def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,  # noqa: N802
+                         context: grpc.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        return self._manager.metadata(request)
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """GetModelStatus for the models of a ModelManager."""
+    """ModelService for a ModelManager: version states, and replacing the served model list."""
 
     def __init__(self, manager: ModelManager):
         self._manager = manager
 
     @_answer_errors
-    def GetModelStatus(  # noqa: N802
-        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
-    ) -> get_model_status_pb2.GetModelStatusResponse:
-        if not request.HasField("model_spec"):
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
-        return self._manager.status(request.model_spec)
+    def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,  # noqa: N802
+                       context: grpc.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:
+        return self._manager.status(request)
+
+    @_answer_errors
+    def HandleReloadConfigRequest(self, request: model_management_pb2.ReloadConfigRequest,  # noqa: N802
+                                  context: grpc.ServicerContext) -> model_management_pb2.ReloadConfigResponse:
+        if request.config.WhichOneof("config") != "model_config_list":
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                               "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
+                               "ModelConfigList is currently supported")
+        try:
+            self._manager.reload_config(list(request.config.model_config_list.config))
+        except ValueError as error:  # a config TF Serving refuses
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, str(error)) from None
+        return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
 
-def create_grpc_server(
-    manager: ModelManager, host: str, port: int, max_message_bytes: int, workers: int = 8
-) -> tuple[grpc.Server, int]:
+def create_grpc_server(manager: ModelManager, host: str, port: int, max_message_bytes: int,
+                       workers: int) -> tuple[grpc.Server, int]:
     """A gRPC server, not started yet, with both services bound to host:port; returns it and the bound port."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tfzoo-serve-grpc"),

@@ -1,139 +1,211 @@
-"""`tfzoo serve`: a development server that speaks TF Serving's gRPC and REST APIs.
+"""`tfzoo serve`: tensorflow_model_server's gRPC and REST APIs, for laptops and tests.
 
-For laptops and tests, where the tensorflow_model_server binary is not available:
+    tfzoo serve --model_name=mnist --model_base_path=/models/mnist --rest_api_port=8501
+    tfzoo serve --model_config_file=models.config --model_config_file_poll_wait_seconds=60 --rest_api_port=8501
 
-    tfzoo serve --model-config models.config [--host 127.0.0.1] [--grpc-port 8500] [--rest-port 8501]
+It takes tensorflow_model_server's flags with their defaults (gRPC on --port 8500; REST only with
+--rest_api_port), loads versions as TF Serving's SavedModelBundle does (`servable.py`: TF1 and TF2 exports,
+warm-up replay), answers with its wire formats (`protocol/`), follows base paths every
+--file_system_poll_wait_seconds (a version renamed into place is served without a restart, versions the policy
+no longer asks for are unloaded) and, with --model_config_file_poll_wait_seconds, the config file itself.
 
-It serves the models of a models.config (TF Serving's ModelServerConfig) and follows their base paths like TF
-Serving: a version folder renamed into place is loaded and served without a restart, versions the version policy
-no longer asks for are unloaded, and a version that fails to load shows as END with its error in the model status
-while the others keep serving. Where it differs from TF Serving:
-- :classify and :regress (and the gRPC Classify, Regress, MultiInference) answer UNIMPLEMENTED (HTTP 501).
-- Inputs are checked against the signature's dtypes and shapes before the graph runs, with a message naming the
-  input; TF Serving leaves that to the graph. Size-1 dimensions may be left out (TF Serving's own tests feed
-  half_plus_two's [-1, 1] input a [3] tensor).
-- Every REST response closes its connection (no keep-alive); chunked request bodies get 411.
-- REST bodies over max_request_bytes get 413; that is also gRPC's largest accepted message.
-- A version that fails to load is not retried; export it again under a new version number.
-- Models load with tf.saved_model.load, so TF1 SavedModels whose signatures TF2's loader cannot restore (TF
-  Serving's saved_model_half_plus_three fixture is one) fail to load here although TF Serving serves them.
+Where it differs from TF Serving (also listed in the README):
+- It binds 127.0.0.1 unless --host says otherwise (TF Serving listens on every interface).
+- --enable_batching and --monitoring_config_file are checked (their files parsed with TF Serving's message
+  definitions) but requests run unbatched and no metrics endpoint is served.
+- A version that fails to load is not retried (TF Serving retries --max_num_load_retries times); export it
+  again under a new version number.
+- REST responses close their connection (no keep-alive); chunked request bodies get 411; bodies over
+  --max_request_bytes get 413, which is also gRPC's largest accepted message.
+- Only local base paths (TF Serving also reads gs://, s3://, hdfs://).
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 
 import grpc
 
+from tfzoo.serving.config import parse_batching_config, parse_monitoring_config
 from tfzoo.serving.grpc_service import create_grpc_server
-from tfzoo.serving.models import ModelManager, read_model_config
-from tfzoo.serving.rest import RestServer
+from tfzoo.serving.manager import ModelManager, ServingOptions, model_config, read_model_config
+from tfzoo.serving.rest import DEFAULT_TIMEOUT_MS, RestApi, RestServer
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_GRPC_PORT = 8500
-DEFAULT_REST_PORT = 8501
-DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_MAX_REQUEST_BYTES = 32 * 2**20
 SHUTDOWN_GRACE_SECONDS = 10.0  # how long stop() lets gRPC calls in flight finish
 
 
-class ModelServer:
-    """TF Serving's gRPC and REST APIs for the models of a models.config.
+@dataclass
+class ServerOptions:
+    """tensorflow_model_server's options (the flag of the same name, less `tensorflow_`), plus `host`.
 
-    Ports may be 0 to pick free ones; after start(), `grpc_port` and `rest_port` hold the bound ports.
-    Use start() and stop(), or a with-block.
+    Models: `model_config_file`, or `model_name` + `model_base_path`. Ports may be 0 to pick free ones;
+    `rest_api_port` None serves no REST API (the flag's 0).
     """
 
-    def __init__(
-        self,
-        model_config: str | os.PathLike[str],
-        *,
-        host: str = DEFAULT_HOST,
-        grpc_port: int = DEFAULT_GRPC_PORT,
-        rest_port: int = DEFAULT_REST_PORT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-    ):
-        self.manager = ModelManager(read_model_config(model_config), poll_interval)
-        self.host = host
-        self.grpc_port = grpc_port
-        self.rest_port = rest_port
-        self.max_request_bytes = max_request_bytes
+    model_name: str = "default"
+    model_base_path: str = ""
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: float = 0.0  # 0: read the config file once
+    file_system_poll_wait_seconds: float = 1.0  # 0: look at the base paths once
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_GRPC_PORT
+    rest_api_port: int | None = None
+    rest_api_timeout_in_ms: int = DEFAULT_TIMEOUT_MS
+    grpc_max_threads: int = field(default_factory=lambda: 4 * (os.cpu_count() or 1))
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    monitoring_config_file: str = ""
+    enable_model_warmup: bool = True
+    enable_serialization_as_tensor_content: bool = False
+    intra_op_parallelism: int = 0
+    inter_op_parallelism: int = 0
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+    def check(self) -> None:
+        """ValueError with TF Serving's message (Server::BuildAndStart) for options it refuses."""
+        if not self.model_base_path and not self.model_config_file:
+            raise ValueError("Both server_options.model_base_path and server_options.model_config_file are empty!")
+        if self.batching_parameters_file and not self.enable_batching:
+            raise ValueError("server_options.batching_parameters_file is set without setting "
+                             "server_options.enable_batching to true.")
+        if self.rest_api_port is not None and self.rest_api_port == self.port and self.port != 0:
+            raise ValueError(f"--rest_api_port must be different from --port (both are {self.port})")
+        if self.batching_parameters_file:
+            parse_batching_config(Path(self.batching_parameters_file).read_text(encoding="utf-8"),
+                                  source=self.batching_parameters_file)
+        if self.monitoring_config_file:
+            parse_monitoring_config(Path(self.monitoring_config_file).read_text(encoding="utf-8"),
+                                    source=self.monitoring_config_file)
+
+    def model_configs(self) -> list:
+        """The ModelConfigs to serve: the config file's, or the one --model_name/--model_base_path make."""
+        if self.model_config_file:
+            return read_model_config(self.model_config_file)
+        return [model_config(self.model_name, self.model_base_path)]
+
+
+class ModelServer:
+    """TF Serving's gRPC (and, with a REST port, REST) API for the models the options name.
+
+    After start(), `port` and `rest_api_port` hold the bound ports. Use start() and stop(), or a with-block.
+    """
+
+    def __init__(self, options: ServerOptions):
+        options.check()
+        if options.enable_batching:
+            logger.warning("--enable_batching: tfzoo serve runs every request unbatched")
+        self.options = options
+        self.manager = ModelManager(options.model_configs(), ServingOptions(
+            warm_up=options.enable_model_warmup,
+            tensor_content=options.enable_serialization_as_tensor_content,
+            intra_op_threads=options.intra_op_parallelism,
+            inter_op_threads=options.inter_op_parallelism,
+        ))
+        self.port = options.port
+        self.rest_api_port = options.rest_api_port
         self._grpc: grpc.Server | None = None
         self._rest: RestServer | None = None
+        self._stop = threading.Event()
+        self._pollers: list[threading.Thread] = []
+        self._config_mtime = self._read_config_mtime()
 
     def start(self) -> None:
-        """Load the models' current versions, then open both ports and start following the base paths."""
+        """Load the models' current versions, then open the ports and start following base paths and config."""
         self.manager.refresh()  # as in TF Serving, the first versions load before the ports open
-        self._grpc, self.grpc_port = create_grpc_server(self.manager, self.host, self.grpc_port, self.max_request_bytes)
-        try:
-            self._rest = RestServer(self.manager, self.host, self.rest_port, self.max_request_bytes)
-        except OSError:
-            self._grpc.stop(None)
-            raise
-        self.rest_port = self._rest.port
+        o = self.options
+        self._grpc, self.port = create_grpc_server(self.manager, o.host, o.port, o.max_request_bytes,
+                                                   o.grpc_max_threads)
+        if o.rest_api_port is not None:
+            try:
+                self._rest = RestServer(RestApi(self.manager, o.rest_api_timeout_in_ms), o.host, o.rest_api_port,
+                                        o.max_request_bytes)
+            except OSError:
+                self._grpc.stop(None)
+                raise
+            self.rest_api_port = self._rest.port
+            self._rest.start()
         self._grpc.start()
-        self._rest.start()
-        self.manager.start_polling()
+        if o.file_system_poll_wait_seconds > 0:
+            self._poll(o.file_system_poll_wait_seconds, self.manager.refresh, "tfzoo-serve-fs-poll")
+        if o.model_config_file and o.model_config_file_poll_wait_seconds > 0:
+            self._poll(o.model_config_file_poll_wait_seconds, self._reload_changed_config, "tfzoo-serve-config-poll")
 
     def stop(self) -> None:
-        """Stop accepting requests, let those in flight finish, stop following the base paths."""
+        """Stop accepting requests, let those in flight finish, stop polling, unload the models."""
+        self._stop.set()
         if self._rest is not None:
             self._rest.stop()
         if self._grpc is not None:
             self._grpc.stop(SHUTDOWN_GRACE_SECONDS).wait()
-        self.manager.stop()
+        for poller in self._pollers:
+            poller.join()
+        self.manager.unload_all()
 
     def __enter__(self) -> ModelServer:
         self.start()
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.stop()
 
+    def _poll(self, seconds: float, action, name: str) -> None:
+        def loop() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    action()
+                except Exception:  # a bad scan or config must not end polling for good
+                    logger.exception("%s failed; trying again in %.1f s", name, seconds)
 
-def serve(
-    model_config: str | os.PathLike[str],
-    host: str = DEFAULT_HOST,
-    grpc_port: int = DEFAULT_GRPC_PORT,
-    rest_port: int = DEFAULT_REST_PORT,
-    *,
-    poll_interval: float = DEFAULT_POLL_INTERVAL,
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-) -> None:
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._pollers.append(thread)
+
+    def _read_config_mtime(self) -> int | None:
+        try:
+            return os.stat(self.options.model_config_file).st_mtime_ns if self.options.model_config_file else None
+        except OSError:
+            return None
+
+    def _reload_changed_config(self) -> None:
+        mtime = self._read_config_mtime()
+        if mtime is not None and mtime != self._config_mtime:
+            self._config_mtime = mtime
+            logger.info("%s changed: reloading the model list", self.options.model_config_file)
+            self.manager.reload_config(self.options.model_configs())
+
+
+def serve(options: ServerOptions) -> None:
     """Run a ModelServer until SIGTERM or SIGINT, then stop it cleanly and return. Call from the main thread.
 
-    Prints the served models and the bound addresses on stdout once both ports accept requests.
+    Prints the served models and the bound addresses on stdout once the ports accept requests.
     """
     stop_requested = threading.Event()
     # Installed before loading, so a signal during a slow load also ends in a clean stop.
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server = ModelServer(
-            model_config,
-            host=host,
-            grpc_port=grpc_port,
-            rest_port=rest_port,
-            poll_interval=poll_interval,
-            max_request_bytes=max_request_bytes,
-        )
+        server = ModelServer(options)
         server.start()
         try:
             print(f"tfzoo serve: models {', '.join(server.manager.model_names)}", flush=True)
-            print(f"tfzoo serve: gRPC on {host}:{server.grpc_port}", flush=True)
-            print(f"tfzoo serve: REST on http://{host}:{server.rest_port}", flush=True)
+            print(f"tfzoo serve: gRPC on {options.host}:{server.port}", flush=True)
+            if server.rest_api_port is not None:
+                print(f"tfzoo serve: REST on http://{options.host}:{server.rest_api_port}", flush=True)
             # Wake up now and then: a signal that lands on one of gRPC's threads cannot interrupt a plain wait(),
             # and Python runs its handler only when the main thread runs.
             while not stop_requested.wait(timeout=0.5):
@@ -146,26 +218,36 @@ def serve(
             signal.signal(sig, handler)
 
 
-@contextlib.contextmanager
-def server_process(model_config: str | os.PathLike[str], *, host: str = DEFAULT_HOST) -> Iterator[tuple[int, int]]:
-    """`tfzoo serve` in a child process on free ports; yields (rest_port, grpc_port) once it answers.
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A TCP port nothing listens on now (as TF Serving's own tests pick theirs)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
-    Stops it with SIGTERM on exit. A separate process keeps the server's threads off the caller's GIL, as
-    for a real TF Serving.
+
+@contextlib.contextmanager
+def server_process(*flags: str, host: str = DEFAULT_HOST, ready_timeout: float = 120.0) -> Iterator[tuple[int, int]]:
+    """`tfzoo serve FLAGS...` in a child process on free ports; yields (rest_api_port, port) once it answers.
+
+    Stops it with SIGTERM on exit. A separate process keeps the server's threads off the caller's GIL, as for
+    a real TF Serving.
     """
+    rest_port, grpc_port = free_port(host), free_port(host)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tfzoo", "serve", "--model-config", str(model_config), "--host", host,
-         "--rest-port", "0", "--grpc-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [sys.executable, "-m", "tfzoo", "serve", *flags, f"--host={host}", f"--port={grpc_port}",
+         f"--rest_api_port={rest_port}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        ports: dict[str, int] = {}
-        for line in process.stdout:
-            if match := re.search(r"(gRPC|REST) on (?:http://)?\S+:(\d+)$", line.strip()):
-                ports[match.group(1)] = int(match.group(2))
-            if len(ports) == 2:
-                break
-        else:
-            raise RuntimeError(f"tfzoo serve exited with status {process.wait()} before it was ready")
-        yield ports["REST"], ports["gRPC"]
+        timer = threading.Timer(ready_timeout, process.kill)
+        timer.start()
+        try:
+            for line in process.stdout:
+                if line.startswith("tfzoo serve: REST on"):
+                    break
+            else:
+                raise RuntimeError(f"tfzoo serve exited with status {process.wait()} before it was ready")
+        finally:
+            timer.cancel()
+        yield rest_port, grpc_port
     finally:
         process.send_signal(signal.SIGTERM)
         try:

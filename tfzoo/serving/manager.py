@@ -1,0 +1,290 @@
+"""The models a server serves, as TF Serving's ServerCore manages them: versions, policies, labels, reloads.
+
+A ModelManager follows each model's base path (every child folder whose whole name is an integer is a version),
+loads the versions the model's version policy asks for as Servables (warm-up included), unloads the others
+once their replacements are available, and answers every API call that names a model with a ModelSpec:
+Predict, Classify, Regress, MultiInference, GetModelMetadata, GetModelStatus and ReloadConfig. Failures are
+ServingError with TF Serving's status codes and messages; the front ends only translate wire formats.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_pb2,
+    predict_pb2,
+    regression_pb2,
+    status_pb2,
+)
+from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
+
+from tfzoo.serving.config import parse_model_config
+from tfzoo.serving.layout import scan_versions
+from tfzoo.serving.protocol.status import ServingError, code_from_value, invalid_argument
+from tfzoo.serving.servable import Servable, check_metadata_fields, load_servable
+
+logger = logging.getLogger(__name__)
+
+TENSORFLOW_PLATFORM = "tensorflow"
+_State = get_model_status_pb2.ModelVersionStatus.State
+_OK = grpc.StatusCode.OK.value[0]
+ModelConfigs = Sequence[model_server_config_pb2.ModelConfig]
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    """How versions are loaded and answered (tensorflow_model_server's flags of the same meaning).
+
+    `warm_up`: --enable_model_warmup. `tensor_content`: --enable_serialization_as_tensor_content.
+    `intra_op_threads`/`inter_op_threads`: --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism
+    (0: TensorFlow chooses).
+    """
+
+    warm_up: bool = True
+    tensor_content: bool = False
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+
+
+def read_model_config(path: str | os.PathLike[str]) -> list[model_server_config_pb2.ModelConfig]:
+    """The model configs of a models.config file (ModelServerConfig text format), checked as TF Serving does."""
+    text = Path(path).read_text(encoding="utf-8")
+    config = parse_model_config(text, source=str(path))
+    models = list(config.model_config_list.config)
+    check_model_configs(models)
+    return models
+
+
+def check_model_configs(models: ModelConfigs) -> None:
+    """ValueError with TF Serving's message for a config list it refuses (ValidateModelConfigList, GetPlatform)."""
+    names: set[str] = set()
+    for model in models:
+        if model.name in names:
+            raise ValueError(f"Illegal to list model {model.name} multiple times in config list")
+        names.add(model.name)
+        if not os.path.isabs(model.base_path):
+            raise ValueError(f"Expected model {model.name} to have an absolute path or URI; got "
+                             f"base_path()={model.base_path}")
+        if model.model_platform not in ("", TENSORFLOW_PLATFORM):
+            raise ValueError(f"PlatformConfigMap has no entry for platform {model.model_platform}")
+
+
+def model_config(name: str, base_path: str | os.PathLike[str]) -> model_server_config_pb2.ModelConfig:
+    """The one-model config that --model_name and --model_base_path stand for (the latest version served)."""
+    return model_server_config_pb2.ModelConfig(name=name, base_path=os.path.abspath(base_path),
+                                               model_platform=TENSORFLOW_PLATFORM)
+
+
+def aspired_versions(
+    policy: file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy,
+    on_disk: Sequence[int],
+) -> set[int]:
+    """The versions among `on_disk` that a TF Serving version policy serves (default: the latest one)."""
+    choice = policy.WhichOneof("policy_choice")
+    if choice == "all":
+        return set(on_disk)
+    if choice == "specific":
+        return set(policy.specific.versions) & set(on_disk)
+    newest = max(policy.latest.num_versions, 1) if choice == "latest" else 1
+    return set(sorted(on_disk)[-newest:])
+
+
+class _Model:
+    """A configured model: its loaded versions and the state of every version it has seen (TF Serving's
+    ServableStateMonitor). `available` is replaced, never mutated, so a request keeps the version it resolved
+    while a newer one is swapped in; an unloaded Servable's session closes once no request holds it."""
+
+    def __init__(self, config: model_server_config_pb2.ModelConfig):
+        self.config = config
+        self.available: dict[int, Servable] = {}
+        self.states: dict[int, get_model_status_pb2.ModelVersionStatus] = {}
+
+
+class ModelManager:
+    """Loads the models of a config list, follows their base paths, and answers requests that name them."""
+
+    def __init__(self, configs: ModelConfigs, options: ServingOptions = ServingOptions()):
+        check_model_configs(configs)
+        self.options = options
+        self._models = {config.name: _Model(config) for config in configs}
+        self._lock = threading.Lock()  # guards _models and each model's `available` and `states`
+        self._refresh_lock = threading.Lock()  # one refresh or reload at a time
+
+    @property
+    def model_names(self) -> list[str]:
+        """Names of the configured models."""
+        with self._lock:
+            return sorted(self._models)
+
+    def refresh(self) -> None:
+        """Scan every base path once; load newly aspired versions, unload those the policy no longer serves."""
+        with self._refresh_lock:
+            with self._lock:
+                models = list(self._models.values())
+            for model in models:
+                self._refresh_model(model)
+
+    def reload_config(self, configs: ModelConfigs) -> None:
+        """Serve exactly these models from now on (ServerCore::ReloadConfig): new models are loaded before this
+        returns, removed ones unloaded, and kept ones follow their new version policy and labels."""
+        check_model_configs(configs)
+        with self._refresh_lock:
+            with self._lock:
+                removed = [model for name, model in self._models.items() if name not in {c.name for c in configs}]
+                for config in configs:
+                    if config.name in self._models:
+                        self._models[config.name].config = config
+                    else:
+                        self._models[config.name] = _Model(config)
+                for model in removed:
+                    del self._models[model.config.name]
+                models = list(self._models.values())
+            for model in removed:
+                logger.info("model %s removed from the config: unloading it", model.config.name)
+            for model in models:
+                self._refresh_model(model)
+
+    def unload_all(self) -> None:
+        """Unload every version (at shutdown)."""
+        with self._lock:
+            for model in self._models.values():
+                model.available = {}
+
+    # --- the API calls ---------------------------------------------------------------------------------------
+
+    def predict(self, request: predict_pb2.PredictRequest, timeout_ms: int = 0) -> predict_pb2.PredictResponse:
+        """PredictionService.Predict."""
+        servable = self.resolve(_required_spec(request))
+        return servable.predict(request, tensor_content=self.options.tensor_content, timeout_ms=timeout_ms)
+
+    def classify(self, request: classification_pb2.ClassificationRequest,
+                 timeout_ms: int = 0) -> classification_pb2.ClassificationResponse:
+        """PredictionService.Classify."""
+        return self.resolve(_required_spec(request)).classify(request, timeout_ms)
+
+    def regress(self, request: regression_pb2.RegressionRequest,
+                timeout_ms: int = 0) -> regression_pb2.RegressionResponse:
+        """PredictionService.Regress."""
+        return self.resolve(_required_spec(request)).regress(request, timeout_ms)
+
+    def multi_inference(self, request: inference_pb2.MultiInferenceRequest,
+                        timeout_ms: int = 0) -> inference_pb2.MultiInferenceResponse:
+        """PredictionService.MultiInference: the model is the first task's (an empty spec when there is none)."""
+        spec = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
+        return self.resolve(spec).multi_inference(request, timeout_ms)
+
+    def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
+                 ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        """PredictionService.GetModelMetadata."""
+        spec = _required_spec(request)
+        check_metadata_fields(request.metadata_field)  # checked before the model is looked up, as TF Serving does
+        return self.resolve(spec).metadata(list(request.metadata_field))
+
+    def status(self, request: get_model_status_pb2.GetModelStatusRequest
+               ) -> get_model_status_pb2.GetModelStatusResponse:
+        """ModelService.GetModelStatus: one version's state, or every version seen (a label is not resolved)."""
+        spec = _required_spec(request)
+        with self._lock:
+            model = self._models.get(spec.name)
+            states = dict(model.states) if model else {}
+        response = get_model_status_pb2.GetModelStatusResponse()
+        if spec.WhichOneof("version_choice") == "version":
+            version = spec.version.value
+            if version not in states:
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {spec.name}")
+            response.model_version_status.append(states[version])
+            return response
+        if not states:
+            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
+        response.model_version_status.extend(states[v] for v in sorted(states, reverse=True))
+        return response
+
+    def resolve(self, spec: model_pb2.ModelSpec) -> Servable:
+        """The loaded version a ModelSpec asks for: its version, its label's version, or the latest."""
+        if not spec.name:
+            raise invalid_argument("ModelSpec has no name specified.")
+        with self._lock:
+            model = self._models.get(spec.name)
+            available = model.available if model else {}
+            labels = dict(model.config.version_labels) if model else {}
+        choice = spec.WhichOneof("version_choice")
+        if choice == "version_label":
+            if spec.version_label not in labels:
+                raise invalid_argument(f"Unrecognized servable version label: {spec.version_label}")
+            version = labels[spec.version_label]
+        elif choice == "version":
+            version = spec.version.value
+        else:
+            if not available:
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({spec.name})")
+            return available[max(available)]
+        if version not in available:
+            raise ServingError(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: Specific({spec.name}, {version})")
+        return available[version]
+
+    # --- loading ---------------------------------------------------------------------------------------------
+
+    def _refresh_model(self, model: _Model) -> None:
+        on_disk = scan_versions(model.config.base_path)
+        aspired = aspired_versions(model.config.model_version_policy, sorted(on_disk))
+        with self._lock:
+            loaded = set(model.available)
+            failed = {v for v, s in model.states.items() if s.status.error_code != _OK}
+        new = {}
+        for version in sorted(aspired - loaded - failed):
+            self._set_state(model, version, _State.LOADING)
+            try:
+                new[version] = load_servable(
+                    on_disk[version], model.config.name, version, warm_up=self.options.warm_up,
+                    intra_op_threads=self.options.intra_op_threads, inter_op_threads=self.options.inter_op_threads)
+            except Exception as error:  # any broken export: report it, keep serving the rest
+                code, message = _load_error(error)
+                logger.error("model %s version %d failed to load: %s", model.config.name, version, message)
+                self._set_state(model, version, _State.END, code, message)
+            else:
+                logger.info("model %s version %d loaded from %s", model.config.name, version, on_disk[version])
+        retired = loaded - aspired
+        if not new and not retired:
+            return
+        with self._lock:  # one step, so status never disagrees with what requests are served by
+            model.available = {v: s for v, s in {**model.available, **new}.items() if v not in retired}
+            model.states.update({v: _version_status(v, _State.AVAILABLE) for v in new})
+            model.states.update({v: _version_status(v, _State.END) for v in retired})
+        for version in sorted(retired):
+            logger.info("model %s version %d unloaded", model.config.name, version)
+
+    def _set_state(self, model: _Model, version: int, state: int,
+                   code: grpc.StatusCode = grpc.StatusCode.OK, message: str = "") -> None:
+        with self._lock:
+            model.states[version] = _version_status(version, state, code, message)
+
+
+def _required_spec(request) -> model_pb2.ModelSpec:
+    if not request.HasField("model_spec"):
+        raise invalid_argument("Missing ModelSpec")
+    return request.model_spec
+
+
+def _load_error(error: Exception) -> tuple[grpc.StatusCode, str]:
+    if isinstance(error, ServingError):
+        return error.code, error.message
+    code = code_from_value(getattr(error, "error_code", None))
+    return code, getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+
+
+def _version_status(version: int, state: int, code: grpc.StatusCode = grpc.StatusCode.OK,
+                    message: str = "") -> get_model_status_pb2.ModelVersionStatus:
+    status = get_model_status_pb2.ModelVersionStatus(version=version, state=state)
+    status.status.CopyFrom(status_pb2.StatusProto(error_code=code.value[0], error_message=message))
+    return status
