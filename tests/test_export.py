@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +17,6 @@ import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
 from tfzoo.datasets.text import example_prompts
-from tfzoo.export import ExportError
 from tfzoo.export.saved_model import read_meta_graph
 from tfzoo.export.validate import non_core_ops
 from tfzoo.export.warmup import read_warmup
