@@ -2,8 +2,10 @@
 ModelService (GetModelStatus, HandleReloadConfigRequest), from tensorflow-serving-api's stubs.
 
 Each RPC hands its request proto to the ModelManager; a ServingError becomes the call's status with TF Serving's
-code and message (cut at 1024 characters as grpc_status_util.cc does). A client deadline bounds the graph run,
-as TF Serving's --enforce_session_run_timeout does.
+code and message (cut at 1024 characters as grpc_status_util.cc does). A call past its client's deadline ends
+with DEADLINE_EXCEEDED for the client, but its graph run is not cut short as TF Serving's
+--enforce_session_run_timeout cuts it (a session callable's timeout is fixed when it is built; one per deadline
+would cost a graph compilation per request).
 """
 from __future__ import annotations
 
@@ -55,12 +57,6 @@ def _answer_errors(method: _Method) -> _Method:
     return wrapper  # type: ignore[return-value]
 
 
-def _timeout_ms(context: grpc.ServicerContext) -> int:
-    """The client's deadline as a graph-run timeout (0: none)."""
-    remaining = context.time_remaining()
-    return max(1, int(remaining * 1000)) if remaining is not None and remaining < 1e9 else 0
-
-
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """PredictionService for the models of a ModelManager."""
 
@@ -70,22 +66,22 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_answer_errors
     def Predict(self, request: predict_pb2.PredictRequest,  # noqa: N802 (the gRPC method's name)
                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
-        return self._manager.predict(request, _timeout_ms(context))
+        return self._manager.predict(request)
 
     @_answer_errors
     def Classify(self, request: classification_pb2.ClassificationRequest,  # noqa: N802
                  context: grpc.ServicerContext) -> classification_pb2.ClassificationResponse:
-        return self._manager.classify(request, _timeout_ms(context))
+        return self._manager.classify(request)
 
     @_answer_errors
     def Regress(self, request: regression_pb2.RegressionRequest,  # noqa: N802
                 context: grpc.ServicerContext) -> regression_pb2.RegressionResponse:
-        return self._manager.regress(request, _timeout_ms(context))
+        return self._manager.regress(request)
 
     @_answer_errors
     def MultiInference(self, request: inference_pb2.MultiInferenceRequest,  # noqa: N802
                        context: grpc.ServicerContext) -> inference_pb2.MultiInferenceResponse:
-        return self._manager.multi_inference(request, _timeout_ms(context))
+        return self._manager.multi_inference(request)
 
     @_answer_errors
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,  # noqa: N802

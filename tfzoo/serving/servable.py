@@ -45,6 +45,7 @@ REGRESS_METHOD = "tensorflow/serving/regress"
 CLASSIFY_INPUTS, CLASSIFY_CLASSES, CLASSIFY_SCORES = "inputs", "classes", "scores"
 REGRESS_INPUTS, REGRESS_OUTPUTS = "inputs", "outputs"
 SIGNATURE_DEF_FIELD = "signature_def"  # the one GetModelMetadata field TF Serving has
+MAX_CALLABLES = 256
 
 
 class Servable:
@@ -74,18 +75,24 @@ class Servable:
         self._session.close()
 
     def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str], timeout_ms: int = 0) -> list[np.ndarray]:
-        """Feed and fetch tensors by graph name, as TF Serving's Session::Run does; errors as ServingError."""
-        names = tuple(feeds)
-        key = (names, tuple(fetches), timeout_ms)
+        """Feed and fetch tensors by graph name, as TF Serving's Session::Run does; errors as ServingError.
+
+        One compiled callable per (feeds, fetches, timeout), so callers should pass few distinct timeouts.
+        """
+        names, wanted = tuple(sorted(feeds)), tuple(sorted(set(fetches)))  # any order of the same tensors: one key
+        key = (names, wanted, timeout_ms)
         function = self._callables.get(key)
         if function is None:
             with self._lock:
-                function = self._callables.get(key) or self._make_callable(names, fetches, timeout_ms)
+                if len(self._callables) >= MAX_CALLABLES:  # bounded, whatever mix of output filters clients send
+                    self._callables.clear()
+                function = self._callables.get(key) or self._make_callable(names, wanted, timeout_ms)
                 self._callables[key] = function
         try:
-            return function(*(feeds[name] for name in names))
+            values = dict(zip(wanted, function(*(feeds[name] for name in names))))
         except tf.errors.OpError as error:
             raise ServingError.from_tf(error) from None
+        return [values[name] for name in fetches]
 
     def predict(self, request: predict_pb2.PredictRequest, *, tensor_content: bool = False,
                 timeout_ms: int = 0) -> predict_pb2.PredictResponse:

@@ -13,6 +13,8 @@ Where it differs from TF Serving (also listed in the README):
 - It binds 127.0.0.1 unless --host says otherwise (TF Serving listens on every interface).
 - --enable_batching and --monitoring_config_file are checked (their files parsed with TF Serving's message
   definitions) but requests run unbatched and no metrics endpoint is served.
+- A gRPC call past its deadline ends with DEADLINE_EXCEEDED, but its graph run is not cut short
+  (TF Serving's --enforce_session_run_timeout); --rest_api_timeout_in_ms does bound REST graph runs.
 - A version that fails to load is not retried (TF Serving retries --max_num_load_retries times); export it
   again under a new version number.
 - REST responses close their connection (no keep-alive); chunked request bodies get 411; bodies over
