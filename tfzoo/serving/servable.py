@@ -115,27 +115,15 @@ class Servable:
     def classify(self, request: classification_pb2.ClassificationRequest,
                  timeout_ms: int = 0) -> classification_pb2.ClassificationResponse:
         """Classify tf.Examples as TF Serving's RunClassify: a classify-shaped signature's classes and scores."""
-        signature = self._example_signature(request.model_spec)
-        input_name, output_names = _classification_tensors(signature)
-        examples = serialized_examples(request.input)
-        outputs = self.run({input_name: examples}, output_names, timeout_ms)
         response = classification_pb2.ClassificationResponse()
-        _set_model_spec(response.model_spec, request.model_spec.name, request.model_spec.signature_name,
-                        self.version)
-        _classification_result(signature, len(examples), dict(zip(output_names, outputs)), response.result)
+        self._run_examples(request, _classification_tensors, _classification_result, response, timeout_ms)
         return response
 
     def regress(self, request: regression_pb2.RegressionRequest,
                 timeout_ms: int = 0) -> regression_pb2.RegressionResponse:
         """Regress tf.Examples as TF Serving's RunRegress: a regress-shaped signature's one float per example."""
-        signature = self._example_signature(request.model_spec)
-        input_name, output_names = _regression_tensors(signature)
-        examples = serialized_examples(request.input)
-        outputs = self.run({input_name: examples}, output_names, timeout_ms)
         response = regression_pb2.RegressionResponse()
-        _set_model_spec(response.model_spec, request.model_spec.name, request.model_spec.signature_name,
-                        self.version)
-        _regression_result(signature, len(examples), dict(zip(output_names, outputs)), response.result)
+        self._run_examples(request, _regression_tensors, _regression_result, response, timeout_ms)
         return response
 
     def multi_inference(self, request: inference_pb2.MultiInferenceRequest,
@@ -227,6 +215,17 @@ class Servable:
                 raise invalid_argument(
                     f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}")
         return count
+
+    def _run_examples(self, request, tensors: Callable, write_result: Callable, response, timeout_ms: int) -> None:
+        """Classify or Regress: the signature's tensors (checked by `tensors`), one run on the serialized
+        examples, the outputs checked and written into response.result by `write_result`."""
+        signature = self._example_signature(request.model_spec)
+        input_name, output_names = tensors(signature)
+        examples = serialized_examples(request.input)
+        outputs = self.run({input_name: examples}, output_names, timeout_ms)
+        _set_model_spec(response.model_spec, request.model_spec.name, request.model_spec.signature_name,
+                        self.version)
+        write_result(signature, len(examples), dict(zip(output_names, outputs)), response.result)
 
     def _example_signature(self, spec: model_pb2.ModelSpec) -> meta_graph_pb2.SignatureDef:
         signature_name = spec.signature_name or DEFAULT_SIGNATURE
