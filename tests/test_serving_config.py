@@ -173,7 +173,7 @@ def test_tf_serving_good_model_config_parses_and_bad_one_is_rejected():
 
 def test_parse_model_config_reports_the_line_of_a_type_error():
     text = 'model_config_list {\n  config {\n    name: "m"\n    base_path: 42\n  }\n}\n'
-    expected = "models.config is not a valid ModelServerConfig .*line 4, column 16: .*Expected string"
+    expected = "models.config: Error parsing text-format tensorflow.serving.ModelServerConfig: line 4, column 16: .*Expected string"
     with pytest.raises(ServingConfigError, match=expected):
         parse_model_config(text)
 

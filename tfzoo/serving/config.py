@@ -405,6 +405,7 @@ def _parse(text: str, into: message.Message, source: str) -> message.Message:
     except text_format.ParseError as error:
         detail = str(error).removeprefix(f"{error.GetLine()}:{error.GetColumn()} : ")
         raise ServingConfigError(
-            f"{source} is not a valid {into.DESCRIPTOR.name} text proto: line {error.GetLine()}, "
+            # TF Serving's own wording (ParseProtoTextFile), with the file and the place in it.
+            f"{source}: Error parsing text-format {into.DESCRIPTOR.full_name}: line {error.GetLine()}, "
             f"column {error.GetColumn()}: {detail}"
         ) from error

@@ -153,6 +153,18 @@ class ModelManager:
                 logger.info("model %s removed from the config: unloading it", model.config.name)
             for model in models:
                 self._refresh_model(model)
+        self.check_version_labels()
+
+    def check_version_labels(self) -> None:
+        """FAILED_PRECONDITION, as ServerCore::UpdateModelVersionLabelMap, for a label on a version not available."""
+        with self._lock:
+            labelled = [(model.config.name, label, version, version in model.available)
+                        for model in self._models.values() for label, version in model.config.version_labels.items()]
+        for name, _, version, available in sorted(labelled):
+            if not available:
+                raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                                   f"Request to assign label to version {version} of model {name}, which is not "
+                                   f"currently available for inference")
 
     def unload_all(self) -> None:
         """Unload every version (at shutdown)."""

@@ -41,6 +41,7 @@ import grpc
 from tfzoo.serving.config import parse_batching_config, parse_monitoring_config
 from tfzoo.serving.grpc_service import create_grpc_server
 from tfzoo.serving.manager import ModelManager, ServingOptions, model_config, read_model_config
+from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.rest import DEFAULT_TIMEOUT_MS, RestApi, RestServer
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,10 @@ class ModelServer:
     def start(self) -> None:
         """Load the models' current versions, then open the ports and start following base paths and config."""
         self.manager.refresh()  # as in TF Serving, the first versions load before the ports open
+        try:
+            self.manager.check_version_labels()
+        except ServingError as error:  # TF Serving does not start either
+            raise ValueError(error.message) from None
         o = self.options
         self._grpc, self.port = create_grpc_server(self.manager, o.host, o.port, o.max_request_bytes,
                                                    o.grpc_max_threads)
