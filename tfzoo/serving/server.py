@@ -19,7 +19,9 @@ Where it differs from TF Serving (also listed in the README):
   again under a new version number.
 - REST responses close their connection (no keep-alive); chunked request bodies get 411; bodies over
   --max_request_bytes get 413, which is also gRPC's largest accepted message.
-- Only local base paths (TF Serving also reads gs://, s3://, hdfs://).
+- A path outside /v1/ gets 404 with a JSON error (TF Serving's 404 has no body).
+- Only local base paths (TF Serving also reads gs://, s3://, hdfs://); no TFLite, SSL, Unix-socket, profiler or
+  --allow_version_labels_for_unavailable_models flags.
 """
 from __future__ import annotations
 
