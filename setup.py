@@ -14,11 +14,13 @@ setup(
         "tensorboard==2.21.*",
         "keras>=3.10,<4",
         "tensorflow-serving-api==2.21.*",
+        "grpcio>=1.60",  # imported directly by the server and client (tensorflow-serving-api needs it too)
+        "protobuf>=5",
         "numpy>=1.26",
         "pandas>=2.0",
         "scikit-learn>=1.3",  # ships the real handwritten 8x8 digits behind the offline `digits` dataset
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=8", "pyyaml>=6"]},
+    extras_require={"test": ["pytest>=8", "pyyaml>=6", "ml-dtypes>=0.4"]},  # ml-dtypes: bfloat16 arrays in tests
     entry_points={"console_scripts": ["tfzoo=tfzoo.cli:main"]},
 )
