@@ -1,8 +1,9 @@
-"""A client for TF Serving's REST and gRPC APIs: model metadata, model status and predict.
+"""A client for TF Serving's REST and gRPC APIs: model metadata, model status, predict, classify and regress.
 
     with Client("127.0.0.1", 8501) as client:  # REST; Client("127.0.0.1", 8500, protocol="grpc") for gRPC
         client.predict("logistic_regression", {"features": [[0.5] * 10]})
         # {"probability": array([[0.62]], dtype=float32), "class_id": array([1])}
+        client.regress("half_plus_two", [{"x": 1.0}, {"x": 4.0}], signature="regress_x_to_y")  # array([2.5, 4.])
 
 It uses only TF Serving's documented APIs (https://www.tensorflow.org/tfx/serving/api_rest, and the gRPC
 PredictionService and ModelService), so it works with tensorflow_model_server as well as with `tfzoo serve`.
@@ -18,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -30,14 +31,18 @@ from google.protobuf import json_format
 from tensorflow.core.framework import tensor_shape_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
+    classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    input_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
+    regression_pb2,
     prediction_service_pb2_grpc,
 )
 
+from tfzoo.serving.protocol import examples as example_protos
 from tfzoo.serving.protocol import json_tensor
 from tfzoo.serving.protocol.status import CODE_BY_HTTP_STATUS, ServingError, code_from_value
 from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
@@ -206,6 +211,38 @@ class Client:
         spec = _model_spec(model, version, label, signature)
         return self._retrying(lambda: self._transport.predict(spec, arrays, expected.signature_def.outputs))
 
+    def classify(
+        self,
+        model: str,
+        examples: Sequence[Mapping[str, Any]],
+        *,
+        context: Mapping[str, Any] | None = None,
+        signature: str = DEFAULT_SIGNATURE,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Classify tf.Examples given as {feature: value or list of values} (TF Serving's Classify, `:classify`).
+
+        `context` holds features shared by every example. Returns, per example, its (class label, score) pairs;
+        a signature with scores only gives "" labels, one with classes only gives 0.0 scores (as TF Serving).
+        """
+        spec = _model_spec(model, version, label, signature)
+        return self._retrying(lambda: self._transport.classify(spec, examples, context))
+
+    def regress(
+        self,
+        model: str,
+        examples: Sequence[Mapping[str, Any]],
+        *,
+        context: Mapping[str, Any] | None = None,
+        signature: str = DEFAULT_SIGNATURE,
+        version: int | None = None,
+        label: str | None = None,
+    ) -> np.ndarray:
+        """Regress tf.Examples (TF Serving's Regress, `:regress`): one float32 value per example."""
+        spec = _model_spec(model, version, label, signature)
+        return self._retrying(lambda: self._transport.regress(spec, examples, context))
+
     def close(self) -> None:
         """Close the gRPC channel (REST holds no connection between requests)."""
         self._transport.close()
@@ -264,6 +301,16 @@ class _Rest:
         except ServingError as error:
             raise ServerError(grpc.StatusCode.UNKNOWN, f"unreadable :predict answer: {error.message}") from None
 
+    def classify(self, spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+                 context: Mapping[str, Any] | None) -> list[list[tuple[str, float]]]:
+        results = self._call(_rest_path(spec) + ":classify", _examples_body(spec, examples, context))["results"]
+        return [[(str(label), float(score)) for label, score in classes] for classes in results]
+
+    def regress(self, spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+                context: Mapping[str, Any] | None) -> np.ndarray:
+        results = self._call(_rest_path(spec) + ":regress", _examples_body(spec, examples, context))["results"]
+        return np.asarray(results, dtype=np.float32)
+
     def close(self) -> None:
         pass  # nothing is held between requests
 
@@ -303,6 +350,21 @@ def _rest_path(spec: model_pb2.ModelSpec) -> str:
     elif spec.WhichOneof("version_choice") == "version_label":
         path += f"/labels/{urllib.parse.quote(spec.version_label, safe='')}"
     return path
+
+
+def _examples_body(spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+                   context: Mapping[str, Any] | None) -> str:
+    """A :classify/:regress body; the server types each feature from its JSON values as to_example() does."""
+    if not examples:
+        raise InvalidInputError("give at least one example")
+    try:
+        body: dict[str, Any] = {"signature_name": spec.signature_name,
+                                "examples": [example_protos.to_json_object(features) for features in examples]}
+        if context is not None:
+            body["context"] = example_protos.to_json_object(context)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
+    return json.dumps(body)
 
 
 def _http_error(error: urllib.error.HTTPError) -> ServerError:
@@ -353,6 +415,18 @@ class _Grpc:
         except ServingError as error:
             raise ServerError(grpc.StatusCode.UNKNOWN, f"unreadable Predict answer: {error.message}") from None
 
+    def classify(self, spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+                 context: Mapping[str, Any] | None) -> list[list[tuple[str, float]]]:
+        request = classification_pb2.ClassificationRequest(model_spec=spec, input=_input(examples, context))
+        response = self._call(self._predictions.Classify, request)
+        return [[(c.label, c.score) for c in classes.classes] for classes in response.result.classifications]
+
+    def regress(self, spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+                context: Mapping[str, Any] | None) -> np.ndarray:
+        request = regression_pb2.RegressionRequest(model_spec=spec, input=_input(examples, context))
+        response = self._call(self._predictions.Regress, request)
+        return np.array([r.value for r in response.result.regressions], dtype=np.float32)
+
     def close(self) -> None:
         self._channel.close()
 
@@ -369,6 +443,13 @@ class _Grpc:
 
 
 # ------------------------------------------------------------------------------- shared by both protocols
+
+def _input(examples: Sequence[Mapping[str, Any]], context: Mapping[str, Any] | None) -> input_pb2.Input:
+    try:
+        return example_protos.to_input(examples, context)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
+
 
 def _model_spec(model: str, version: int | None, label: str | None, signature: str = "") -> model_pb2.ModelSpec:
     if version is not None and label is not None:
