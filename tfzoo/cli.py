@@ -94,7 +94,7 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
         default = getattr(defaults, name)
         extra = {"nargs": "?", "const": True} if kind is parse_bool else {}  # a bare --enable_batching means true
         parser.add_argument(*flags, dest=name, type=kind, default=0 if default is None else default, help=text,
-                            metavar="" if kind is parse_bool else name.upper(), **extra)
+                            metavar="true|false" if kind is parse_bool else name.upper(), **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
