@@ -18,10 +18,9 @@ from tfzoo.registry import get_spec
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
-from tfzoo.serving.servable import Servable, load_servable
+from tfzoo.serving.servable import PREDICT_METHOD, Servable, load_servable
 from tfzoo.text.generation import TEXT, generation_functions
 
-PREDICT_METHOD = "tensorflow/serving/predict"
 MAX_ABS_DIFFERENCE = 1e-5
 
 

@@ -34,7 +34,7 @@ from tensorflow_serving.apis import (
 
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, SERVE_TAG, WARMUP_FILE
 from tfzoo.serving.protocol.status import ServingError, invalid_argument
-from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
+from tfzoo.serving.protocol.tensor_proto import dtype_enum, to_array, to_proto
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Servable:
         return self.meta_graph.signature_def
 
     def close(self) -> None:
-        """Release the session (requests still running on it fail)."""
+        """Release the session now rather than when the Servable is collected (requests still on it fail)."""
         self._session.close()
 
     def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str], timeout_ms: int = 0) -> list[np.ndarray]:
@@ -252,9 +252,9 @@ class Servable:
             # Session::Run checks each fed dtype first (FunctionCallFrame::SetArgs); a callable leaves it to the
             # graph's _Arg ops, whose message differs.
             for index, (value, dtype) in enumerate(zip(values, dtypes)):
-                if _dtype_enum(value) != dtype:
+                if dtype_enum(value) != dtype:
                     raise invalid_argument(f"Expects arg[{index}] to be {_dtype_string(dtype)} but "
-                                           f"{_dtype_string(_dtype_enum(value))} is provided")
+                                           f"{_dtype_string(dtype_enum(value))} is provided")
             return function(*values)
 
         return checked
@@ -406,9 +406,9 @@ def _classification_result(signature: meta_graph_pb2.SignatureDef, num_examples:
         if tensor.ndim != 2:
             raise invalid_argument(
                 f"Expected Tensor shape: [batch_size num_classes] but got {_shape_debug_string(tensor.shape)}")
-        if _dtype_enum(tensor) != dtype:
+        if dtype_enum(tensor) != dtype:
             raise invalid_argument(f"Expected {what} Tensor of {types_pb2.DataType.Name(dtype)}. Got: "
-                                   f"{types_pb2.DataType.Name(_dtype_enum(tensor))}")
+                                   f"{types_pb2.DataType.Name(dtype_enum(tensor))}")
         if tensor.shape[0] != num_examples:
             raise invalid_argument(f"Expected {what} output batch size of {num_examples}. Got: {tensor.shape[0]}")
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
@@ -435,15 +435,11 @@ def _regression_result(signature: meta_graph_pb2.SignatureDef, num_examples: int
     if tensor.shape[0] != num_examples:
         raise invalid_argument(
             f"Input batch size did not match output batch size: {num_examples} vs. {tensor.shape[0]}")
-    if _dtype_enum(tensor) != types_pb2.DT_FLOAT:
+    if dtype_enum(tensor) != types_pb2.DT_FLOAT:
         raise invalid_argument(
-            f"Expected output Tensor of DT_FLOAT.  Got: {types_pb2.DataType.Name(_dtype_enum(tensor))}")
+            f"Expected output Tensor of DT_FLOAT.  Got: {types_pb2.DataType.Name(dtype_enum(tensor))}")
     for value in tensor.reshape(-1):
         result.regressions.add().value = float(value)
-
-
-def _dtype_enum(array: np.ndarray) -> int:
-    return types_pb2.DT_STRING if array.dtype.kind in "OSU" else tf.dtypes.as_dtype(array.dtype).as_datatype_enum
 
 
 def _dtype_string(dtype: int) -> str:
