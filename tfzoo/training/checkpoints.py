@@ -1,14 +1,23 @@
-"""Fault tolerance: the run's weights, optimizer state and progress saved so `--resume` picks up where it stopped."""
+"""Fault tolerance: the run's weights, optimizer state and position saved so `--resume` picks up where it stopped."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where training stands: `epoch` epochs finished, and `step` training steps done in the next one."""
+
+    epoch: int = 0
+    step: int = 0
+
+
 class RunCheckpoint:
-    """tf.train.Checkpoint of model, optimizer (step count and slots included) and finished epochs.
+    """tf.train.Checkpoint of model, optimizer (step count and slots included) and the training position.
 
     Every worker of a multi-worker job saves (saving may need collective ops), each to its own folder: the chief
     to the run dir, the others to temporary folders. Every worker restores from the chief's.
@@ -17,23 +26,26 @@ class RunCheckpoint:
     def __init__(self, model: keras.Model, save_dir: Path, restore_dir: Path, *, max_to_keep: int = 3) -> None:
         model.optimizer.build(model.trainable_variables)  # slots exist before a restore fills them
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, finished_epochs=self.epoch)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_in_epoch")
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, finished_epochs=self.epoch,
+                                              steps_in_epoch=self.step)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(save_dir), max_to_keep=max_to_keep)
         self.restore_dir = restore_dir
 
-    def restore(self) -> int:
-        """Restore the latest checkpoint of the restore folder; returns the number of finished epochs.
+    def restore(self) -> Position:
+        """Restore the latest checkpoint of the restore folder and return its position.
 
-        With no checkpoint yet (the run stopped during its first epoch) nothing is restored and training starts over.
+        With no checkpoint yet (the run stopped before its first one) nothing is restored: Position(0, 0).
         """
         latest = tf.train.latest_checkpoint(str(self.restore_dir))
         if latest is None:
-            return 0
+            return Position()
         self.checkpoint.restore(latest).assert_existing_objects_matched()
-        return int(self.epoch.numpy())
+        return Position(int(self.epoch.numpy()), int(self.step.numpy()))
 
-    def save(self, finished_epochs: int) -> None:
-        self.epoch.assign(finished_epochs)
+    def save(self, position: Position) -> None:
+        self.epoch.assign(position.epoch)
+        self.step.assign(position.step)
         self.manager.save()
 
 
@@ -49,14 +61,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        self.checkpoint.save(epoch + 1)
+        self.checkpoint.save(Position(epoch + 1, 0))
 
 
 class StepCheckpoint(EpochCheckpoint):
-    """Also saves every `every_steps` training steps.
+    """Also saves every `every_steps` training steps, with the position in the epoch.
 
-    A run resumed from a mid-epoch checkpoint starts that epoch again from its first batch, with the weights
-    and optimizer state of the checkpoint (as Keras' BackupAndRestore does).
+    The batch index a loop passes to `on_train_batch_end` is the step's index within its epoch (tfzoo's loop
+    passes it so for an epoch resumed part-way too), so a resumed run continues from the batch after the save.
     """
 
     def __init__(self, checkpoint: RunCheckpoint, every_steps: int) -> None:
@@ -65,4 +77,4 @@ class StepCheckpoint(EpochCheckpoint):
 
     def on_train_batch_end(self, batch, logs=None):
         if (batch + 1) % self.every_steps == 0:
-            self.checkpoint.save(self.epoch)
+            self.checkpoint.save(Position(self.epoch, batch + 1))

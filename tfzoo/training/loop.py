@@ -25,11 +25,16 @@ def distributed_fit(
     steps_per_epoch: int,
     callbacks: list[keras.callbacks.Callback],
     verbose: int | str,
+    initial_step: int = 0,
 ) -> keras.callbacks.History:
     """Train `model` (built and compiled in `strategy.scope()`) on globally batched datasets.
 
-    `train` holds the batches of epochs initial_epoch..epochs back to back; one iterator reads
-    `steps_per_epoch` batches per epoch from it (as `fit` does when given steps_per_epoch).
+    `train` holds the batches of epochs initial_epoch..epochs back to back, less the first `initial_step` batches
+    of epoch initial_epoch (trained before a resume); one iterator reads the remaining batches of each epoch from it
+    (as `fit` does when given steps_per_epoch). Callbacks get each step's index within its epoch, so a resumed
+    epoch's first batch is `initial_step`. The training metrics of an epoch cover the steps this call ran in it;
+    an epoch with none left (stopped between its last step and its end) gets NaN training metrics and is only
+    validated and logged.
     """
     train_batches = iter(strategy.experimental_distribute_dataset(train))
     validation_batches = strategy.experimental_distribute_dataset(validation)
@@ -53,16 +58,19 @@ def distributed_fit(
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callback_list.on_epoch_begin(epoch)
-        for step in range(steps_per_epoch):
+        first_step = initial_step if epoch == initial_epoch else 0
+        for step in range(first_step, steps_per_epoch):
             callback_list.on_train_batch_begin(step)
             train_step(next(train_batches))
             # No metrics per batch: reading them is a collective across every worker, each step.
             callback_list.on_train_batch_end(step, {})
-        logs = metrics_result(model)
+        trained = metrics_result(model) if first_step < steps_per_epoch else None
         model.reset_metrics()
         for batch in validation_batches:
             test_step(batch)
-        logs.update({f"val_{name}": value for name, value in metrics_result(model).items()})
+        validated = metrics_result(model)
+        logs = trained if trained is not None else dict.fromkeys(validated, math.nan)
+        logs.update({f"val_{name}": value for name, value in validated.items()})
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -70,7 +78,8 @@ def distributed_fit(
     return history
 
 
-def distributed_evaluate(model: keras.Model, strategy: tf.distribute.Strategy, dataset: tf.data.Dataset) -> dict[str, float]:
+def distributed_evaluate(model: keras.Model, strategy: tf.distribute.Strategy,
+                         dataset: tf.data.Dataset) -> dict[str, float]:
     """Loss and metrics of `model` on a globally batched dataset, aggregated over every replica."""
     @tf.function
     def test_step(batch):

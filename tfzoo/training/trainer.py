@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import platform
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,11 +18,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfzoo.datasets import DataSplits, load_dataset
+from tfzoo.datasets import Dataset, DataSplits, load_dataset
 from tfzoo.files import atomic_path, write_text_atomic
 from tfzoo.registry import ModelSpec, check_hparams, create_model, get_spec
 from tfzoo.training.callbacks import EpochScalars
-from tfzoo.training.checkpoints import EpochCheckpoint, RunCheckpoint, StepCheckpoint
+from tfzoo.training.checkpoints import EpochCheckpoint, Position, RunCheckpoint, StepCheckpoint
 from tfzoo.training.loop import distributed_evaluate, distributed_fit, steps_per_epoch
 from tfzoo.training.plots import plot_curves
 from tfzoo.training.strategy import is_chief, resolve_strategy, strategy_name
@@ -54,11 +55,11 @@ def train(
     strategy: str | tf.distribute.Strategy = "auto",
     run_dir: str | Path | None = None,
     resume: bool = False,
-    seed: int = 0,
+    seed: int | None = None,
     early_stopping: int | None = None,
     checkpoint_every: int | None = None,
-    mixed_precision: bool = False,
-    jit_compile: bool = False,
+    mixed_precision: bool | None = None,
+    jit_compile: bool | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | str = "auto",
     **hparams: Any,
@@ -68,118 +69,188 @@ def train(
     `dataset` is a dataset name (see `tfzoo.datasets.list_datasets()`), a `DataSplits` from a loader such as
     `tfzoo.datasets.load_csv`, or None for the model's default. `batch_size` is the global batch size, split
     over the strategy's replicas. `strategy` is a name of `tfzoo.training.strategy.STRATEGIES` or a strategy.
-    A checkpoint is saved after every epoch (and every `checkpoint_every` steps when set); `resume=True`
-    continues the run in `run_dir` from its last checkpoint with the settings it was started with (`epochs`
-    may raise the target). `early_stopping` is a patience in epochs on the validation loss (best weights are
-    restored). `mixed_precision` computes in float16 on GPU, bfloat16 on TPU and CPU (outputs stay float32);
-    `jit_compile` compiles the steps with XLA. `callbacks` are extra Keras callbacks, run after tfzoo's own.
-    The input shape (and class count) follow the data unless given as hyperparameters. Under a multi-worker
-    strategy only the chief writes `run_dir`; the other workers write to temporary folders they remove.
+    `seed` (default 0) drives the weights, the data split and the batch order.
+    A checkpoint is saved after every epoch (and every `checkpoint_every` steps when set). `resume=True`
+    continues the run in `run_dir` from its last checkpoint, repeating no step the checkpoint includes; data,
+    hyperparameters and settings given again must match the run's config.json (left out, the stored ones are
+    used; `epochs` may change the target), and a run dir that holds no run yet starts the run. `early_stopping`
+    is a patience in epochs on the validation loss (best weights are restored; patience and best weights start
+    over at a resume). `mixed_precision` computes in float16 on GPU, bfloat16 on TPU and CPU (outputs stay
+    float32); `jit_compile` compiles the steps with XLA. `callbacks` are extra Keras callbacks, run after
+    tfzoo's own. The input shape (and class count) follow the data unless given as hyperparameters. Under a
+    multi-worker strategy only the chief writes `run_dir`; the other workers write to temporary folders they
+    remove.
     """
     strategy = resolve_strategy(strategy)  # first: logical CPU devices can only be made before TensorFlow runs
     spec = get_spec(name)
     check_hparams(name, hparams)
+    check_counts(epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every,
+                 early_stopping=early_stopping)
+    settings = {"batch_size": batch_size, "seed": seed, "early_stopping": early_stopping,
+                "mixed_precision": mixed_precision, "jit_compile": jit_compile}
+    if resume and run_dir is None:
+        raise ValueError("resume needs the run dir of the run to continue (--run-dir DIR)")
+    if resume and not holds_run(Path(run_dir)):
+        print(f"tfzoo: {run_dir} holds no run yet; --resume starts it from the beginning", file=sys.stderr, flush=True)
+        resume = False
     if resume:
-        if run_dir is None:
-            raise ValueError("resume needs the run dir of the run to continue (--run-dir DIR)")
-        config = resumed_config(Path(run_dir), name, hparams, dataset, epochs)
-        seed, batch_size, hparams = config["seed"], config["batch_size"], config["hparams"]
-        early_stopping, mixed_precision, jit_compile = (
-            config["early_stopping"], config["mixed_precision"], config["jit_compile"])
-        data = load_dataset(**config["dataset"])
-        if data.fingerprint != config["dataset_fingerprint"]:
-            raise ValueError(f"the data of {run_dir} changed since the run started; it cannot be resumed on other data")
+        config = resumed_config(Path(run_dir), name, settings, hparams)
+        data = resumed_data(Path(run_dir), config, dataset)
     else:
-        epochs = spec.epochs if epochs is None else epochs
-        batch_size = spec.batch_size if batch_size is None else batch_size
-        if epochs < 1 or batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got epochs={epochs}, batch_size={batch_size}")
+        settings = {**settings, "batch_size": batch_size or spec.batch_size, "seed": seed or 0,
+                    "mixed_precision": bool(mixed_precision), "jit_compile": bool(jit_compile)}
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name)
         refuse_used_run_dir(run_dir)
-        data = dataset if isinstance(dataset, DataSplits) else load_dataset(dataset or spec.default_dataset, seed=seed)
-        hparams = fit_hparams_to_data(spec, data, hparams)
-        config = {
-            "model": name, "hparams": {**spec.hparams, **hparams}, "dataset": data.source,
-            "dataset_fingerprint": data.fingerprint, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-            "early_stopping": early_stopping, "mixed_precision": mixed_precision, "jit_compile": jit_compile,
-        }
+        data = (dataset if isinstance(dataset, Dataset)
+                else load_dataset(dataset or spec.default_dataset, seed=settings["seed"]))
+        config = {"model": name, "hparams": {**spec.hparams, **fit_hparams_to_data(spec, data, hparams)},
+                  "dataset": data.source, "dataset_fingerprint": data.fingerprint, **settings}
     run_dir = Path(run_dir)
-    epochs = config["epochs"] = epochs if epochs is not None else config["epochs"]
+    epochs = config["epochs"] = epochs or config.get("epochs") or spec.epochs
+    seed, batch_size, hparams = config["seed"], config["batch_size"], config["hparams"]
     config.update(strategy=strategy_name(strategy), num_replicas=strategy.num_replicas_in_sync,
                   versions=package_versions(), created=config.get("created") or now())
 
     keras.utils.set_random_seed(seed)
     chief = is_chief(strategy)
     write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="tfzoo-worker-"))
-    with precision_policy(mixed_precision_policy(strategy) if mixed_precision else None), strategy.scope():
+    policy = mixed_precision_policy(strategy) if config["mixed_precision"] else None
+    with precision_policy(policy), strategy.scope():
         model = create_model(name, **hparams)
-        model.jit_compile = jit_compile
+        model.jit_compile = config["jit_compile"]
         checkpoint = RunCheckpoint(model, write_dir / CHECKPOINT_DIR, restore_dir=run_dir / CHECKPOINT_DIR)
     try:
-        initial_epoch = checkpoint.restore() if resume else 0
+        position = checkpoint.restore() if resume else Position()
         if resume:
-            config.setdefault("resumed_at_epochs", []).append(initial_epoch)
-            keep_history_rows(write_dir / HISTORY_FILE, initial_epoch)
+            config.setdefault("resumed_at_epochs", []).append(position.epoch)
+            config.setdefault("resumed_at_steps", []).append(position.step)
+        keep_history_rows(write_dir / HISTORY_FILE, position.epoch)
         write_dir.mkdir(parents=True, exist_ok=True)
         write_json(write_dir / CONFIG_FILE, config)
 
         all_callbacks: list[keras.callbacks.Callback] = [
-            keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILE), append=resume),
+            keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILE), append=True),  # the file is kept in step above
             EpochScalars(write_dir / TENSORBOARD_DIR),
             StepCheckpoint(checkpoint, checkpoint_every) if checkpoint_every else EpochCheckpoint(checkpoint),
         ]
-        if early_stopping is not None:
-            all_callbacks.append(keras.callbacks.EarlyStopping(patience=early_stopping, restore_best_weights=True))
+        if config["early_stopping"] is not None:
+            all_callbacks.append(
+                keras.callbacks.EarlyStopping(patience=config["early_stopping"], restore_best_weights=True))
         all_callbacks.extend(callbacks or [])
-        train_data = data.training_pipeline(batch_size, seed=seed, epochs=range(initial_epoch, epochs))
-        validation_data = data.pipeline("validation", batch_size)
-        steps = steps_per_epoch(len(data.x_train), batch_size)
+        fit_from(position, model, strategy, data, epochs=epochs, batch_size=batch_size, seed=seed,
+                 callbacks=all_callbacks, verbose=verbose)
         if uses_custom_loop(strategy):
-            distributed_fit(model, strategy, train_data, validation_data, epochs=epochs, initial_epoch=initial_epoch,
-                            steps_per_epoch=steps, callbacks=all_callbacks, verbose=verbose)
             metrics = distributed_evaluate(model, strategy, data.pipeline("test", batch_size))
         else:
-            model.fit(train_data, validation_data=validation_data, epochs=epochs, initial_epoch=initial_epoch,
-                      steps_per_epoch=steps, callbacks=all_callbacks, verbose=verbose,
-                      shuffle=False)  # the pipeline already shuffles, each epoch by (seed, epoch)
             metrics = evaluate_model(model, data, batch_size)
         history = read_history(write_dir / HISTORY_FILE)
 
         with atomic_path(write_dir / MODEL_FILE) as temporary:
             model.save(temporary)
         write_json(write_dir / METRICS_FILE, metrics)
-        plot_curves(history, write_dir / CURVES_FILE, title=f"{name} on {data.name}")
+        if history:  # a worker resumed after the last epoch has no rows of its own
+            plot_curves(history, write_dir / CURVES_FILE, title=f"{name} on {data.name}")
     finally:
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
     return TrainResult(run_dir=run_dir, model=model, history=history, metrics=metrics)
 
 
+def fit_from(position: Position, model: keras.Model, strategy: tf.distribute.Strategy, data: DataSplits, *,
+             epochs: int, batch_size: int, seed: int, callbacks: list[keras.callbacks.Callback],
+             verbose: int | str) -> None:
+    """Train from `position` to the end of epoch `epochs`, skipping the batches the position says were trained.
+
+    The batches of an epoch depend on (seed, epoch) alone, so skipping the first `position.step` of them gives
+    exactly the batches an uninterrupted run would train next. Keras' `fit` cannot start an epoch part-way, so
+    an interrupted epoch is finished by tfzoo's loop and `fit` takes the whole epochs after it.
+    """
+    steps = steps_per_epoch(data.num_examples("train"), batch_size)
+    validation = data.pipeline("validation", batch_size)
+
+    def batches(first_epoch: int, last_epoch: int) -> tf.data.Dataset:
+        return data.training_pipeline(batch_size, seed=seed, epochs=range(first_epoch, last_epoch))
+
+    first_whole_epoch = position.epoch
+    if uses_custom_loop(strategy) or position.step:
+        last = epochs if uses_custom_loop(strategy) else position.epoch + 1
+        distributed_fit(model, strategy, batches(position.epoch, last).skip(position.step), validation,
+                        epochs=last, initial_epoch=position.epoch, initial_step=position.step,
+                        steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+        first_whole_epoch = last
+    if first_whole_epoch < epochs and not model.stop_training:
+        model.fit(batches(first_whole_epoch, epochs), validation_data=validation, epochs=epochs,
+                  initial_epoch=first_whole_epoch, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
+                  shuffle=False)  # the pipeline already shuffles, each epoch by (seed, epoch)
+
+
+def check_counts(**counts: int | None) -> None:
+    """Refuse counts out of range, naming the argument and what it must be."""
+    minimum = {"epochs": 1, "batch_size": 1, "checkpoint_every": 1, "early_stopping": 0}
+    meaning = {"epochs": "a number of epochs", "batch_size": "the global batch size",
+               "checkpoint_every": "a checkpoint every N training steps; leave it out to checkpoint after every "
+                                   "epoch only",
+               "early_stopping": "a patience in epochs; leave it out to train every epoch"}
+    for key, value in counts.items():
+        if value is not None and value < minimum[key]:
+            raise ValueError(f"{key} must be >= {minimum[key]} ({meaning[key]}), got {value}")
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether a run was started in `run_dir` (it has a config or a checkpoint)."""
+    return (run_dir / CONFIG_FILE).exists() or tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR)) is not None
+
+
 def refuse_used_run_dir(run_dir: Path) -> None:
     """A run dir is written once: a finished run is never overwritten, an unfinished one is resumed."""
     if (run_dir / MODEL_FILE).exists():
         raise FileExistsError(f"{run_dir} already holds a trained run; pass another --run-dir (or remove it)")
-    if (run_dir / CHECKPOINT_DIR).exists():
+    if tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR)) is not None:
         raise FileExistsError(f"{run_dir} holds an unfinished run; continue it with --resume "
                               "(or pass another --run-dir)")
 
 
-def resumed_config(run_dir: Path, name: str, hparams: dict[str, Any], dataset: Any, epochs: int | None) -> dict:
-    """The stored config of the run to resume, after checking the caller asks for that same run."""
+def resumed_config(run_dir: Path, name: str, settings: dict[str, Any], hparams: dict[str, Any]) -> dict:
+    """The stored config of the run to resume, after checking that what is given again matches it."""
     if not (run_dir / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"nothing to resume in {run_dir}: no {CONFIG_FILE}; start the run without --resume")
+        raise FileNotFoundError(f"{run_dir} holds checkpoints but no {CONFIG_FILE}, so its settings are unknown; "
+                                "it cannot be resumed: start the run in another --run-dir")
     if (run_dir / MODEL_FILE).exists():
         raise FileExistsError(f"{run_dir} is a finished run (it has {MODEL_FILE}); there is nothing to resume")
     config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     if config["model"] != name:
         raise ValueError(f"{run_dir} is a run of {config['model']}, not {name}")
-    changed = {key: value for key, value in hparams.items() if config["hparams"].get(key) != value}
-    if changed or dataset is not None:
-        raise ValueError(f"a resumed run keeps the hyperparameters and data it started with ({run_dir / CONFIG_FILE}); "
-                         "leave out --dataset/--csv and -p, or start a new run")
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    given = {key: value for key, value in settings.items() if value is not None}
+    given.update(hparams)
+    stored = {**config["hparams"], **{key: config.get(key) for key in settings}}
+    changed = [f"{key} is {stored.get(key)!r} in {CONFIG_FILE} but {value!r} was given"
+               for key, value in given.items()
+               if json.loads(json.dumps(value)) != stored.get(key)]  # as stored: tuples become lists
+    if changed:
+        raise ValueError(f"a resumed run keeps the hyperparameters and data it started with: {'; '.join(changed)}; "
+                         f"give the stored values or leave them out (or start a new run in another --run-dir)")
     return config
+
+
+def resumed_data(run_dir: Path, config: dict[str, Any], dataset: str | DataSplits | None) -> DataSplits:
+    """The data of a resumed run: the data given again (or the stored source), checked against the fingerprint."""
+    stored_name = config["dataset"]["name"]
+    if isinstance(dataset, str) and dataset != stored_name:
+        raise ValueError(f"a resumed run keeps the hyperparameters and data it started with: dataset is "
+                         f"{stored_name!r} in {CONFIG_FILE} but {dataset!r} was given; give the same data or leave "
+                         "it out (or start a new run in another --run-dir)")
+    if isinstance(dataset, Dataset):
+        data = dataset
+    elif dataset is None:
+        data = load_dataset(**config["dataset"])
+    else:
+        data = load_dataset(dataset, seed=config["seed"])
+    if data.fingerprint != config["dataset_fingerprint"]:
+        raise ValueError(f"a resumed run keeps the hyperparameters and data it started with: the data given "
+                         f"({data.name}, fingerprint {data.fingerprint[:12]}) is not the data of {run_dir} "
+                         f"({stored_name}, fingerprint {config['dataset_fingerprint'][:12]} in {CONFIG_FILE}), or it "
+                         "changed since; give the same data (or start a new run in another --run-dir)")
+    return data
 
 
 def uses_custom_loop(strategy: tf.distribute.Strategy) -> bool:
@@ -206,16 +277,30 @@ def precision_policy(policy: str | None) -> Iterator[None]:
 
 
 def keep_history_rows(path: Path, finished_epochs: int) -> None:
-    """Drop history rows of epochs the checkpoint does not include: they are trained again."""
-    if path.exists():
-        history = pd.read_csv(path)
+    """Keep the history rows of the epochs the checkpoint finished; the others are logged again when they end."""
+    history = history_frame(path)
+    if finished_epochs == 0 or history.empty:
+        path.unlink(missing_ok=True)  # the CSV logger starts the file again, header included
+    else:
         write_text_atomic(path, history[history["epoch"] < finished_epochs].to_csv(index=False))
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
-    """Per-epoch metrics from history.csv (every epoch of the run, resumed parts included)."""
-    history = pd.read_csv(path)
+    """Per-epoch metrics from history.csv (every epoch of the run, resumed parts included).
+
+    The row of an epoch a resume continued part-way has training metrics over the steps run after the resume
+    (NaN when none were left) and validation metrics as usual.
+    """
+    history = history_frame(path)
     return {column: [float(v) for v in history[column]] for column in history.columns if column != "epoch"}
+
+
+def history_frame(path: Path) -> pd.DataFrame:
+    """history.csv as a table; empty when the run has none yet (stopped before an epoch ended)."""
+    try:
+        return pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame()
 
 
 def now() -> str:
@@ -246,7 +331,8 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], keras.Model]:
     return config, keras.saving.load_model(run_dir / MODEL_FILE)
 
 
-def evaluate_model(model: keras.Model, data: DataSplits, batch_size: int, *, verbose: int | str = 0) -> dict[str, float]:
+def evaluate_model(model: keras.Model, data: DataSplits, batch_size: int, *,
+                   verbose: int | str = 0) -> dict[str, float]:
     """Metrics of `model` on the test split, as plain floats."""
     results = model.evaluate(data.pipeline("test", batch_size), return_dict=True, verbose=verbose)
     return {key: float(value) for key, value in results.items()}
