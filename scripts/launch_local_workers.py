@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from tfzoo.training.strategy import local_tf_configs
 
@@ -56,14 +55,13 @@ def stop(workers: list[subprocess.Popen], grace: float = 10.0) -> None:
 
 
 def run_job(count: int, train_args: list[str], max_restarts: int) -> int:
-    """Run the workers until all succeed; restart them all with --resume when one fails.
+    """Run the workers until all succeed; restart them all with the same arguments plus --resume when one fails.
 
+    --resume continues the run from its last checkpoint, or starts it when the job died before there was one.
     Exit status 2 is tfzoo's "bad input" (a usage or data error): starting again cannot help, so it ends the job.
     """
-    run_dir = Path(train_args[train_args.index("--run-dir") + 1])
     for attempt in range(max_restarts + 1):
-        started = (run_dir / "config.json").exists()  # a job that died before writing it starts over
-        args = [*train_args, "--resume"] if started and "--resume" not in train_args else train_args
+        args = train_args if attempt == 0 or "--resume" in train_args else [*train_args, "--resume"]
         workers = start_workers(count, args)
         while True:
             codes = [worker.poll() for worker in workers]

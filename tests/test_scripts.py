@@ -1,6 +1,8 @@
 """The plain scripts under scripts/: they run as users run them and do what they say."""
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +37,30 @@ def test_train_script_takes_the_cli_flags(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["epochs"] == 2 and config["seed"] == 4 and config["model"] == "logistic_regression"
+
+
+def test_launcher_restarts_a_killed_job_that_names_its_data(tmp_path):
+    # Restarts repeat the job's own arguments (here --dataset) plus --resume, which must continue the same run.
+    run_dir = tmp_path / "run"
+    job = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "launch_local_workers.py"), "--workers", "2", "--", "binary_mlp",
+         "--dataset", "synthetic_binary", "--epochs", "4", "-p", "learning_rate=0.01", "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, worker_1, killed = [], None, False
+    for line in job.stdout:  # kill worker 1 once the chief's first checkpoint exists
+        lines.append(line)
+        if match := re.match(r"\[launcher\] worker 1 pid (\d+)", line):
+            worker_1 = int(match.group(1))
+        if worker_1 and (run_dir / "checkpoints" / "checkpoint").exists():
+            os.kill(worker_1, signal.SIGKILL)
+            killed = True
+            break
+    output = "".join(lines) + job.communicate(timeout=300)[0]
+    assert killed, output[-4000:]
+    assert job.returncode == 0, output[-4000:]
+    assert output.count("restarting the job from its last checkpoint") == 1
+    config = json.loads((run_dir / "config.json").read_text())
+    assert len(config["resumed_at_epochs"]) == 1 and 1 <= config["resumed_at_epochs"][0] < 4
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["0", "1", "2", "3"]  # one row per epoch
+    assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] >= 0.9
