@@ -1,13 +1,18 @@
 """`export`: a trained run -> MODEL_BASE/NAME/VERSION/, TF Serving's layout, whole or not at all."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +28,11 @@ from tfzoo.export.warmup import write_warmup
 from tfzoo.registry import get_spec
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE, scan_versions
 from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT
-from tfzoo.training.trainer import TrainResult, load_run, package_versions
+from tfzoo.training.trainer import CONFIG_FILE, MODEL_FILE, TrainResult, load_run, package_versions
 
 METADATA_FILE = "tfzoo.json"
+STAGING_PREFIX = ".staging-"  # hidden: TF Serving skips it
+STAGING_LOCK = "lock"  # in each staging folder, flock-ed by its export for as long as it runs
 WARMUP_BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 # TF Serving puts model names in REST paths (/v1/models/NAME) and folder names.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -48,6 +55,13 @@ def export(
     from held-out examples and `tfzoo.json` are written to a hidden staging folder beside the version, validated
     in a fresh process, then renamed into place: TF Serving never sees half an export. `version` defaults to
     the next free integer; an existing version is never overwritten.
+
+    Exporting is safe to retry after a crash. Staging folders that killed exports left behind are removed by the
+    next export into the same model folder, never one whose export still runs (see `staging_folder`).
+    `tfzoo.json` records what the export is made of (`export_content`: the run's model.keras and config.json by
+    SHA-256, the name, the tfzoo version); when a version already holds the same content, that version is
+    returned (and a line says so) instead of publishing a duplicate: the newest such version when `version` is
+    left out, or `version` itself when it is given. A given `version` that holds other content is an error.
     """
     run_dir = run_dir_or_model.run_dir if isinstance(run_dir_or_model, TrainResult) else Path(run_dir_or_model)
     config, model = load_run(run_dir)
@@ -55,41 +69,160 @@ def export(
     name = name or config["model"]
     if not MODEL_NAME.fullmatch(name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (it becomes a URL path)")
-    model_dir = Path(model_base) / name
-    version = next_version(model_dir) if version is None else version
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
         raise ValueError(f"version must be a positive integer (TF Serving's version folders), got {version!r}")
+    model_dir = Path(model_base) / name
+    for stale in remove_stale_staging(model_dir):
+        print(f"removed {stale}: the staging folder of an export that no longer runs")
+    content = export_content(run_dir, name)
+    published = published_version(model_dir, content, version)
+    if published is not None:
+        return already_published(published)
+    version = next_version(model_dir) if version is None else version
     final = model_dir / str(version)
     if final.exists():
-        raise FileExistsError(f"{final} already exists; versions are never overwritten: pass another --version "
-                              f"or leave it out to take the next free one ({next_version(model_dir)})")
+        raise FileExistsError(f"{final} already exists with another export; versions are never overwritten: "
+                              f"pass another --version or leave it out to take the next free one "
+                              f"({next_version(model_dir)})")
 
     data = load_dataset(**config["dataset"])
     if data.fingerprint != config["dataset_fingerprint"]:
         raise ValueError(f"the held-out data of {run_dir} changed since training; cannot build warm-up requests")
-    staged = model_dir / f".staging-{uuid.uuid4().hex}" / str(version)  # hidden: TF Serving skips it
-    try:
+    with staging_folder(model_dir) as staging:
+        staged = staging / str(version)
         write_saved_model(model, spec, staged)
         (staged / ASSETS_EXTRA).mkdir()
-        write_warmup(staged / ASSETS_EXTRA / WARMUP_FILE, name, warmup_requests(spec, data.arrays("test")[0]))
+        held_out = data.first_features("test", max(WARMUP_BATCH_SIZES))
+        write_warmup(staged / ASSETS_EXTRA / WARMUP_FILE, name, warmup_requests(spec, held_out))
         metadata = {
             "model": config["model"], "name": name, "version": version, "run_dir": str(run_dir.resolve()),
             "hparams": config["hparams"], "dataset": config["dataset"],
             "dataset_fingerprint": config["dataset_fingerprint"],
             "metrics": json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")),
-            "signatures": signature_summary(staged), "versions": package_versions(),
+            "signatures": signature_summary(staged), "versions": package_versions(), "content": content,
             "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         (staged / ASSETS_EXTRA / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
         validate_in_fresh_process(staged)
-        staged.rename(final)  # atomic on one filesystem; fails rather than replace a version that appeared meanwhile
-    except OSError as error:
-        if final.exists():
-            raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten") from error
-        raise
-    finally:
-        shutil.rmtree(staged.parent, ignore_errors=True)
+        try:
+            staged.rename(final)  # atomic on one filesystem; fails rather than replace a version that appeared
+        except OSError as error:
+            if published_version(model_dir, content, version) == final:  # a concurrent export of the same run
+                return already_published(final)
+            if final.exists():
+                raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten") from error
+            raise
     return final
+
+
+def export_content(run_dir: Path, name: str) -> dict[str, str]:
+    """What makes two exports the same: the trained run byte for byte, the export options and the exporter's
+    version; not the version number, the time or where the run dir lies."""
+    from tfzoo import __version__
+
+    def sha256(path: Path) -> str:
+        digest = hashlib.sha256()
+        with path.open("rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    return {"model_sha256": sha256(run_dir / MODEL_FILE), "config_sha256": sha256(run_dir / CONFIG_FILE),
+            "name": name, "tfzoo": __version__}
+
+
+def already_published(version_dir: Path) -> Path:
+    """Say that `version_dir` already holds the export asked for, and return it."""
+    print(f"{version_dir} already holds this export (same model.keras, config.json and name); "
+          "returning it rather than publishing a duplicate")
+    return version_dir
+
+
+def published_version(model_dir: Path, content: dict[str, str], version: int | None) -> Path | None:
+    """The version folder that already holds `content`: `version` itself if given, else the newest one; or None.
+    A version whose tfzoo.json is missing or unreadable holds something else."""
+    versions = scan_versions(model_dir)
+    for number in [version] if version is not None else sorted(versions, reverse=True):
+        try:
+            metadata = json.loads((versions[number] / ASSETS_EXTRA / METADATA_FILE).read_text(encoding="utf-8"))
+        except (KeyError, OSError, ValueError):
+            continue
+        if isinstance(metadata, dict) and metadata.get("content") == content:
+            return versions[number]
+    return None
+
+
+# Which staging folders are stale. Each export holds an exclusive flock on STAGING_LOCK in its staging folder for as
+# long as it runs, and the kernel releases it when the process ends, however it ends (SIGKILL included). A folder
+# whose lock can be taken is therefore stale; one whose lock is held belongs to a running export and is left alone.
+# flock, not fcntl/lockf: closing any descriptor of a file drops a process's fcntl locks on it, and fcntl locks never
+# conflict within one process. Creation races with removal: an export makes its folder, then opens and locks the
+# file; a cleaner in between may find no lock file (or an unlocked one). The cleaner opens with O_CREAT and removes
+# the folder only while holding the lock, and the export keeps a folder only when, once locked, the lock file on
+# disk is still the one it holds; otherwise it takes a fresh name. No clock or process id is trusted.
+def staging_folder_lock(folder: Path) -> int | None:
+    """An exclusive flock on `folder`'s lock file (its descriptor), or None while another process holds it."""
+    descriptor = os.open(folder / STAGING_LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # RDWR: NFS emulates flock by fcntl
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+@contextlib.contextmanager
+def staging_folder(model_dir: Path) -> Iterator[Path]:
+    """A new hidden staging folder in `model_dir`, locked while the export runs and removed after it.
+
+    The lock is a flock: on a local filesystem it is exact. On NFS (v4, or v3 with lockd) Linux emulates flock with
+    byte-range locks that every client sees, so a running export on another host is respected too; a crashed host's
+    lock lasts until its lease expires. Where locks are local to one host (NFS mounted with `nolock` or
+    `local_lock`, FUSE mounts of buckets) an export running on another host can look stale: export each model from
+    one host at a time there.
+    """
+    model_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        folder = model_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        folder.mkdir()
+        try:
+            lock = staging_folder_lock(folder)
+        except OSError:  # this filesystem has no locks: say so rather than leave a folder behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if lock is not None:
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(lock), os.stat(folder / STAGING_LOCK)):
+                    break
+            os.close(lock)
+        # A concurrent export took the new folder for stale and is removing it: leave it that one.
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(lock)  # after the removal, so no other export sees the folder unlocked while it goes
+
+
+def remove_stale_staging(model_dir: Path) -> list[Path]:
+    """Remove the staging folders in `model_dir` whose exports no longer run and return them; leave those whose
+    lock is held or cannot be checked. Call it before making a staging folder of one's own: under NFS's fcntl
+    emulation of flock, testing one's own lock from another descriptor would drop it."""
+    removed = []
+    for folder in model_dir.glob(f"{STAGING_PREFIX}*"):
+        try:
+            lock = staging_folder_lock(folder)
+        except OSError:  # gone already, not a folder, or no locks here: nothing safe to do
+            continue
+        if lock is not None:
+            try:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+            finally:
+                os.close(lock)
+    return removed
 
 
 def next_version(model_dir: Path) -> int:
@@ -123,7 +256,8 @@ def text_warmup_requests(held_out: np.ndarray) -> list[tuple[str, dict[str, np.n
     """Prompts from held-out examples through serving_default (greedy), and through the controls signature greedy
     and sampled with seeds. Few and short (a step per token), yet every path of the graph runs."""
     prompts = np.array([text.encode("utf-8") for text in example_prompts(held_out[:8])], dtype=object)
-    temperature, top_k, top_p = np.array([(0.0, 0, 1.0), (0.8, 20, 1.0), (0.8, 0, 0.9), (1.0, 1, 1.0)][: len(prompts)]).T
+    settings = [(0.0, 0, 1.0), (0.8, 20, 1.0), (0.8, 0, 0.9), (1.0, 1, 1.0)]
+    temperature, top_k, top_p = np.array(settings[: len(prompts)]).T
     controls = {PROMPT: prompts[: len(temperature)], "max_new_tokens": np.full(len(temperature), 16, np.int32),
                 "temperature": temperature.astype(np.float32), "top_k": top_k.astype(np.int32),
                 "top_p": top_p.astype(np.float32), "seed": np.arange(len(temperature), dtype=np.int64)}

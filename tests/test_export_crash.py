@@ -1,0 +1,145 @@
+"""Exports that survive a kill: real `tfzoo export` processes SIGKILLed while they stage, while they validate and
+after they publish; then a retry that leaves no staging folder and publishes the run exactly once."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import tfzoo
+from tfzoo.cli import main
+from tfzoo.export.saved_model import STAGING_LOCK, remove_stale_staging
+
+Start = Callable[..., subprocess.Popen]
+
+
+@pytest.fixture(scope="module")
+def run(trained_run) -> tfzoo.TrainResult:
+    """One tiny trained run for the whole module (shared with the other export tests when they run too)."""
+    return trained_run("logistic_regression")
+
+
+@pytest.fixture
+def start() -> Iterator[Start]:
+    """start(args, **popen): a process in a group of its own (so a kill takes its children too), its stdout
+    dropped, its stderr in the test's report; whatever is still running when the test ends is killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(args: list[str], **popen) -> subprocess.Popen:
+        popen = {"stdout": subprocess.DEVNULL, **popen}
+        process = subprocess.Popen(args, start_new_session=True, **popen)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            kill(process)
+
+
+def kill(process: subprocess.Popen) -> None:
+    """SIGKILL the process and its children (an export's validating child among them), as a crash would."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def wait_for(found: Callable[[], object], process: subprocess.Popen, point: str):
+    """Poll until found() is truthy and return it; fail if the process ends first (the point was never hit)."""
+    while not (value := found()):
+        assert process.poll() is None, f"the export ended (exit {process.returncode}) before {point}"
+        time.sleep(0.01)
+    return value
+
+
+def child_commands(pid: int) -> list[list[str]]:
+    """The command lines of the running children of `pid`."""
+    commands = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a process that ended while being read
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                commands.append((stat.parent / "cmdline").read_bytes().decode().split("\0"))
+    return commands
+
+
+def staging(model_dir: Path) -> set[Path]:
+    return set(model_dir.glob(".staging-*"))
+
+
+def versions(model_dir: Path) -> list[str]:
+    return sorted(path.name for path in model_dir.iterdir() if path.name.isdigit())
+
+
+def test_exports_killed_at_each_point_leave_nothing_and_a_retry_publishes_once(run, tmp_path, start, capsys):
+    base, model_dir = tmp_path / "models", tmp_path / "models" / "logistic_regression"
+    export_cli = [sys.executable, "-m", "tfzoo", "export", str(run.run_dir), "--model-base", str(base)]
+
+    # 1. Stopped while it writes the SavedModel: alive, so its staging folder must survive other exports.
+    writer = start(export_cli)
+    first = wait_for(lambda: [p.parent for p in model_dir.glob(".staging-*/1")], writer, "writing its SavedModel")[0]
+    os.killpg(writer.pid, signal.SIGSTOP)
+    assert not (first / "1" / "assets.extra" / "tfzoo.json").exists()  # hit: staging half written
+
+    # 2. Another export runs meanwhile and is killed while its fresh process validates the staged export.
+    validator = start(export_cli)
+    wait_for(lambda: any("validate" in command for command in child_commands(validator.pid)), validator,
+             "validating")
+    kill(validator)
+    (second,) = staging(model_dir) - {first}
+    assert (second / "1" / "assets.extra" / "tfzoo.json").exists() and versions(model_dir) == []  # hit: validating
+    assert (first / "1").is_dir()  # the live (stopped) export's folder was left alone
+    kill(writer)  # now the first export dies where it stood, half written
+
+    # 3. Killed after the rename: the version is published, the process still dies with -9.
+    code = f"import sys, tfzoo; tfzoo.export({str(run.run_dir)!r}, {str(base)!r}); sys.stdin.read()"
+    publisher = start([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    wait_for(lambda: (model_dir / "1").exists(), publisher, "publishing version 1")
+    kill(publisher)
+    assert publisher.returncode == -signal.SIGKILL and versions(model_dir) == ["1"]  # hit: after the rename
+    assert not staging(model_dir) & {first, second}  # the dead exports' folders went with the next export
+
+    # 4. The retry finds the published version instead of publishing version 2, and cleans up after the kills.
+    assert main(export_cli[3:]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == str(model_dir / "1") and "already holds this export" in out
+    assert versions(model_dir) == ["1"] and not staging(model_dir)
+    content = json.loads((model_dir / "1" / "assets.extra" / "tfzoo.json").read_text())["content"]
+    assert content["model_sha256"] == hashlib.sha256((run.run_dir / "model.keras").read_bytes()).hexdigest()
+    assert content["config_sha256"] == hashlib.sha256((run.run_dir / "config.json").read_bytes()).hexdigest()
+    assert main(["validate", str(model_dir / "1")]) == 0
+    assert "valid for TF Serving" in capsys.readouterr().out
+
+
+HOLD_LOCK = ("import fcntl, os, sys; lock = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+             "fcntl.flock(lock, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()")
+
+
+def test_only_staging_folders_of_exports_that_no_longer_run_are_removed(tmp_path, start):
+    folders = {name: tmp_path / name for name in (".staging-live", ".staging-killed", ".staging-no-lock", ".other")}
+    for folder in folders.values():
+        (folder / "1").mkdir(parents=True)
+        (folder / "1" / "saved_model.pb").write_bytes(b"staged")
+    holders = {}
+    for name in (".staging-live", ".staging-killed"):  # each lock held by a process of its own, like an export
+        holders[name] = start([sys.executable, "-c", HOLD_LOCK, str(folders[name] / STAGING_LOCK)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert holders[name].stdout.readline() == b"locked\n"
+    kill(holders[".staging-killed"])  # the kernel drops a killed process's flock
+
+    assert sorted(remove_stale_staging(tmp_path)) == [folders[".staging-killed"], folders[".staging-no-lock"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other", ".staging-live"]
+    assert (folders[".staging-live"] / "1" / "saved_model.pb").read_bytes() == b"staged"
+    assert remove_stale_staging(tmp_path) == []  # still running: kept however often others look
+
+    kill(holders[".staging-live"])
+    assert remove_stale_staging(tmp_path) == [folders[".staging-live"]]
+    assert [p.name for p in tmp_path.iterdir()] == [".other"]  # not a staging folder: never touched
