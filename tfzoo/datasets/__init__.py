@@ -1,18 +1,21 @@
-"""Datasets by name: each loader returns a DataSplits whose `source` rebuilds it with `load_dataset(**source)`."""
+"""Datasets by name: each loader returns a Dataset (a DataSplits in memory, or a FileDataset streamed from files)
+whose `source` rebuilds it with `load_dataset(**source)`."""
 from __future__ import annotations
 
 import inspect
 from typing import Any, Callable
 
-from tfzoo.datasets.base import DataError, DataSplits
+from tfzoo.datasets.base import DataError, Dataset, DataSplits
+from tfzoo.datasets.files import FileDataset, load_files, write_tfrecord_shards
 from tfzoo.datasets.mnist import load_digits, load_mnist, read_idx
 from tfzoo.datasets.sequence import sequence_order
 from tfzoo.datasets.synthetic import synthetic_binary, synthetic_logistic, synthetic_regression
 from tfzoo.datasets.tabular import load_csv
 from tfzoo.datasets.text import headline_csv, python_docs, text_file
 
-__all__ = ["DataError", "DataSplits", "headline_csv", "list_datasets", "load_csv", "load_dataset", "load_digits",
-           "load_mnist", "python_docs", "read_idx", "text_file"]
+__all__ = ["DataError", "DataSplits", "Dataset", "FileDataset", "headline_csv", "list_datasets", "load_csv",
+           "load_dataset", "load_digits", "load_files", "load_mnist", "python_docs", "read_idx", "text_file",
+           "write_tfrecord_shards"]
 
 _LOADERS: dict[str, Callable[..., DataSplits]] = {
     "synthetic_regression": synthetic_regression,
@@ -22,6 +25,7 @@ _LOADERS: dict[str, Callable[..., DataSplits]] = {
     "mnist": load_mnist,
     "digits": load_digits,
     "csv": load_csv,
+    "files": load_files,
     "python_docs": python_docs,
     "text_file": text_file,
     "headline_csv": headline_csv,

@@ -1,6 +1,7 @@
 """The in-memory dataset every loader returns, and the one place that turns it into tf.data pipelines."""
 from __future__ import annotations
 
+import abc
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,50 @@ class DataError(ValueError):
     """Bad or missing input data. The message names the problem and how to fix it."""
 
 
+class Dataset(abc.ABC):
+    """What training, evaluation and export use of a dataset: in memory (DataSplits) or streamed from files.
+
+    `source` holds the keyword arguments of `tfzoo.datasets.load_dataset` that rebuild exactly this data (a run's
+    config.json keeps it so `tfzoo evaluate` and `tfzoo export` can reload the held-out split), and equal
+    `fingerprint`s mean identical data.
+    """
+
+    name: str
+    task: str
+    source: dict[str, Any]
+    num_classes: int | None
+    feature_names: tuple[str, ...] | None
+    description: str
+
+    @property
+    @abc.abstractmethod
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one example, without the batch dimension."""
+
+    @property
+    @abc.abstractmethod
+    def fingerprint(self) -> str:
+        """A digest of the data: equal fingerprints mean identical examples."""
+
+    @abc.abstractmethod
+    def num_examples(self, split: str) -> int:
+        """How many examples one split holds."""
+
+    @abc.abstractmethod
+    def first_features(self, split: str, count: int) -> np.ndarray:
+        """The features of the first `count` examples of a split (all of them when it holds fewer)."""
+
+    @abc.abstractmethod
+    def pipeline(self, split: str, batch_size: int, *, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+        """One split as (features, labels) batches of the global `batch_size`."""
+
+    @abc.abstractmethod
+    def training_pipeline(self, batch_size: int, *, seed: int, epochs: range) -> tf.data.Dataset:
+        """The training batches of `epochs` back to back; each epoch's order depends on (seed, epoch) alone."""
+
+
 @dataclass(frozen=True, eq=False)
-class DataSplits:
+class DataSplits(Dataset):
     """Train / validation / test arrays of one dataset, disjoint by construction.
 
     `source` holds the keyword arguments of `tfzoo.datasets.load_dataset` that rebuild exactly this
@@ -60,6 +103,12 @@ class DataSplits:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one example, without the batch dimension."""
         return tuple(self.x_train.shape[1:])
+
+    def num_examples(self, split: str) -> int:
+        return len(self.arrays(split)[0])
+
+    def first_features(self, split: str, count: int) -> np.ndarray:
+        return self.arrays(split)[0][:count]
 
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """(features, labels) of one split: 'train', 'validation' or 'test'."""
@@ -108,9 +157,13 @@ class DataSplits:
         return distributable(epoch_range.flat_map(epoch_batches))
 
 
-def distributable(batches: tf.data.Dataset) -> tf.data.Dataset:
-    """Prefetched; under a multi-worker strategy sharded by data: in-memory arrays have no files to shard by, so
-    every worker builds the same pipeline (same seed) and keeps its own share of each global batch."""
+def distributable(
+    batches: tf.data.Dataset,
+    shard_policy: tf.data.experimental.AutoShardPolicy = tf.data.experimental.AutoShardPolicy.DATA,
+) -> tf.data.Dataset:
+    """Prefetched; under a multi-worker strategy sharded by data unless told otherwise: in-memory arrays have no
+    files to shard by, so every worker builds the same pipeline (same seed) and keeps its own share of each global
+    batch. A pipeline that already reads only this worker's files passes AutoShardPolicy.OFF."""
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.experimental_distribute.auto_shard_policy = shard_policy
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
