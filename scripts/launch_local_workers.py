@@ -5,8 +5,8 @@
 Everything after `--` goes to `tfzoo train` (with `--strategy multi_worker` added). Worker 0 is the chief and
 writes the run dir; every worker's output is printed with a `[worker i]` prefix. This is how a cluster manager
 (Kubernetes, a TFJob) runs the job, shrunk to one machine: when a worker dies, the job stops every worker and
-starts them all again with `--resume`, up to --max-restarts times, so training continues from the last
-checkpoint instead of starting over (TensorFlow's multi-worker fault-tolerance model: a collective cannot
+starts them all again with the same arguments plus `--resume`, up to --max-restarts times, so training continues
+from the last checkpoint instead of starting over (TensorFlow's multi-worker fault-tolerance model: a collective cannot
 go on without one of its members).
 """
 from __future__ import annotations
