@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -40,6 +41,7 @@ from tfzoo.text.tokenizer import END
 
 PROMPT_BYTES, NEW_TOKENS, CONTEXT = 64, 256, 384
 BATCHES = (1, 8)
+PROMPT = ("The quick brown fox jumps over the lazy dog. " * 2)[:PROMPT_BYTES]
 
 
 def device_name() -> str:
@@ -62,16 +64,34 @@ def timed(call: Callable[[], object], repeats: int) -> tuple[float, float]:
     return first, statistics.median(times)
 
 
+def benchmark_generator(context: int) -> keras.Model:
+    """text_generator's default architecture with a `context`-token window, untrained (speed does not depend on
+    the weights), its ⟨end⟩ logit pushed far down so that every call makes exactly the tokens asked for."""
+    keras.utils.set_random_seed(0)
+    model = tfzoo.create_model("text_generator", max_length=context)
+    model.head.bias.assign(tf.tensor_scatter_nd_update(model.head.bias, [[END]], [-1e4]))  # never ends early
+    return model
+
+
+def greedy_controls(new_tokens: int) -> dict[str, float | int]:
+    """Generation controls for greedy decoding of `new_tokens` tokens."""
+    return {"max_new_tokens": new_tokens, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "seed": 0}
+
+
+def generation_seconds(model: keras.Model, batch: int, controls: dict[str, float | int], use_cache: bool,
+                       repeats: int) -> tuple[float, float]:
+    """`timed` on the compiled generation loop (key/value cache or recomputing the prefix) for `batch` prompts."""
+    function = generation_functions(model, use_cache=use_cache)[GENERATE_SIGNATURE]
+    return timed(lambda: call_generate_signature(function, [PROMPT] * batch, **controls), repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per figure, after the first")
     args = parser.parse_args()
 
-    tf.keras.utils.set_random_seed(0)
-    model = tfzoo.create_model("text_generator", max_length=CONTEXT)
-    model.head.bias.assign(tf.tensor_scatter_nd_update(model.head.bias, [[END]], [-1e4]))  # never ends early
-    prompt = ("The quick brown fox jumps over the lazy dog. " * 2)[:PROMPT_BYTES]
-    controls = {"max_new_tokens": NEW_TOKENS, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "seed": 0}
+    model = benchmark_generator(CONTEXT)
+    controls = greedy_controls(NEW_TOKENS)
 
     print(f"device: {device_name()}; TensorFlow {tf.__version__}")
     print(f"text_generator (default architecture, {CONTEXT}-token context), prompt {PROMPT_BYTES} bytes, "
@@ -81,9 +101,7 @@ def main() -> None:
     for batch in BATCHES:
         seconds = {}
         for name, use_cache in (("cached", True), ("recompute", False)):
-            function = generation_functions(model, use_cache=use_cache)[GENERATE_SIGNATURE]
-            first, seconds[name] = timed(lambda: call_generate_signature(function, [prompt] * batch, **controls),
-                                         args.repeats)
+            first, seconds[name] = generation_seconds(model, batch, controls, use_cache, args.repeats)
             first_calls.setdefault(name, first)  # the first call of all traces the graph; later ones reuse it
         for name, value in seconds.items():
             speedup = f"{seconds['recompute'] / value:28.1f}x" if name == "cached" else ""
@@ -100,7 +118,7 @@ def main() -> None:
 
         def request(batch: int) -> dict[str, np.ndarray]:
             values = {name: np.full(batch, value) for name, value in controls.items()}
-            return {"prompt": np.array([prompt.encode()] * batch, dtype=object),
+            return {"prompt": np.array([PROMPT.encode()] * batch, dtype=object),
                     "max_new_tokens": values["max_new_tokens"].astype(np.int32),
                     "temperature": values["temperature"].astype(np.float32),
                     "top_k": values["top_k"].astype(np.int32), "top_p": values["top_p"].astype(np.float32),

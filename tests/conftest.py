@@ -1,12 +1,23 @@
-"""Fixtures shared by the export and serving tests: one small trained run per registered model."""
+"""GPU settings for every test, and fixtures shared by the export and serving tests: one small trained run per
+registered model."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 import tfzoo
+
+# On a GPU machine, TensorFlow would give this process nearly all GPU memory at its first op, leaving none to the
+# training and serving processes the tests start (they inherit the environment).
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+# The tests compare float32 results at CPU tolerances; GPUs from Ampere on would compute float32 matrix products
+# in TF32 (10-bit mantissa) by default. Off here and in child processes (cuBLAS/cuDNN read the variable).
+os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
+tf.config.experimental.enable_tensor_float_32_execution(False)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Offline data for the models whose default dataset may need a download.
