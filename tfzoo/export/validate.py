@@ -5,9 +5,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow.python.framework import op_def_registry
 from tensorflow_serving.apis import predict_pb2
 
@@ -15,9 +18,9 @@ from tfzoo.export.saved_model import METADATA_FILE, read_meta_graph
 from tfzoo.export.signatures import IMAGE_BYTES_INPUT, PRIMARY_OUTPUT, decode_image
 from tfzoo.export.warmup import read_warmup
 from tfzoo.registry import get_spec
+from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
-from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
 from tfzoo.serving.servable import PREDICT_METHOD, Servable, load_servable
 from tfzoo.text.generation import TEXT, generation_functions
 
@@ -83,6 +86,10 @@ def validate(version_dir: str | Path) -> ValidationReport:
 
     try:
         meta_graph = read_meta_graph(version_dir)
+    except DecodeError as error:
+        report.add("saved_model.pb", False, f"{version_dir / 'saved_model.pb'} is truncated or corrupt ({error}); "
+                                            "export the run again")
+        return report
     except ValueError as error:
         report.add("tag serve", False, str(error))
         return report
@@ -92,7 +99,8 @@ def validate(version_dir: str | Path) -> ValidationReport:
     has_default = "serving_default" in signatures
     report.add("signatures", has_default and not wrong_method,
                f"{', '.join(sorted(signatures))} ({PREDICT_METHOD})" if has_default and not wrong_method else
-               f"need serving_default and method {PREDICT_METHOD}; have {sorted(signatures)}, wrong method: {wrong_method}")
+               f"need serving_default and method {PREDICT_METHOD}; have {sorted(signatures)}, "
+               f"wrong method: {wrong_method}")
     ops = graph_ops(meta_graph)
     unknown = non_core_ops(ops)
     report.add("core ops only", not unknown, f"{len(ops)} op types, all core TensorFlow" if not unknown else
@@ -105,7 +113,12 @@ def validate(version_dir: str | Path) -> ValidationReport:
         return report
     report.add("load", True, "loaded as TF Serving loads it: serve MetaGraph in a session, variables restored")
 
-    requests = read_warmup(warmup_path)
+    try:
+        requests = read_warmup(warmup_path)
+    except (tf.errors.OpError, DecodeError, ValueError) as error:
+        report.add("warm-up replay", False, f"{warmup_path} is truncated or corrupt ({type(error).__name__}: not "
+                                            "TFRecords of PredictionLog); export the run again")
+        return report
     outputs = []
     try:
         for signature, inputs in requests:
@@ -120,12 +133,21 @@ def validate(version_dir: str | Path) -> ValidationReport:
                f"{len(requests)} requests answered with the signature's outputs" if not bad else
                f"records {bad} answered with wrong output names or batch sizes")
 
-    metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    try:
+        metadata = read_metadata(metadata_path)
+    except ValueError as error:
+        report.add(METADATA_FILE, False, str(error))
+        return report
     model_file = Path(metadata["run_dir"]) / "model.keras"
     if not model_file.is_file():
         report.add("matches Keras", False, f"{model_file} is gone, so the export cannot be compared with it")
         return report
-    keras_model = keras.saving.load_model(model_file)
+    try:
+        keras_model = keras.saving.load_model(model_file)
+    except Exception as error:  # a damaged model file fails in many ways; any of them ends the comparison
+        report.add("matches Keras", False, f"{model_file} cannot be loaded ({type(error).__name__}), so the export "
+                                           "cannot be compared with it")
+        return report
     if get_spec(metadata["model"]).task == "language_model":
         return compare_generated_text(report, keras_model, requests, outputs)
     primary = PRIMARY_OUTPUT[get_spec(metadata["model"]).task]
@@ -134,6 +156,18 @@ def validate(version_dir: str | Path) -> ValidationReport:
     report.add("matches Keras", difference <= MAX_ABS_DIFFERENCE,
                f"max |served - keras| = {difference:.2e} (limit {MAX_ABS_DIFFERENCE:.0e})")
     return report
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """An export's tfzoo.json (the model and run dir it came from); ValueError naming the file when it is damaged."""
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+        get_spec(metadata["model"])
+        Path(metadata["run_dir"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not the JSON object tfzoo export writes ({type(error).__name__}: {error}); "
+                         "export the run again") from None
+    return metadata
 
 
 def compare_generated_text(

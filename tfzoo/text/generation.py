@@ -101,6 +101,10 @@ def call_generate_signature(
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     controls = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                 "seed": -1 if seed is None else seed}
+    for name, value in controls.items():  # a value beyond the control's dtype would wrap around silently
+        dtype = CONTROLS[name]
+        if dtype.is_integer and not dtype.min <= value <= dtype.max:
+            raise ValueError(f"{name}={value} is outside {dtype.name}'s range {dtype.min}..{dtype.max}")
     inputs = {name: tf.fill([len(prompts)], tf.constant(value, CONTROLS[name])) for name, value in controls.items()}
     texts = function(prompt=tf.constant([text.encode("utf-8") for text in prompts], tf.string), **inputs)[TEXT]
     return [text.decode("utf-8") for text in texts.numpy()]
