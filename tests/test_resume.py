@@ -1,0 +1,180 @@
+"""--resume after a SIGKILL at any moment: the run ends with the steps and weights of an uninterrupted one."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import tfzoo
+from tfzoo.cli import main
+from tfzoo.datasets import load_dataset
+
+# 280 training examples in batches of 35: 8 steps an epoch, 24 in the run.
+RUN = {"epochs": 3, "batch_size": 35, "learning_rate": 0.01, "seed": 3}
+DATA = {"name": "synthetic_binary", "num_examples": 400, "seed": 3}
+STEPS_PER_EPOCH, TOTAL_STEPS = 8, 24
+
+# Trains a run per (run dir, checkpoint_every, kill) of argv[1]; each SIGKILLs itself after global step kill["at"],
+# or after the callbacks of epoch kill["epoch_end"] (tfzoo's own callbacks, checkpoints included, run before the
+# ones a caller adds). One TensorFlow import serves them all: each run is a process forked before TensorFlow ran
+# anything, so it starts like a fresh one.
+KILLED_RUNS = textwrap.dedent("""
+    import json, os, signal, sys, keras, tfzoo
+    from tfzoo.datasets import load_dataset
+
+    class Kill(keras.callbacks.Callback):
+        def __init__(self, kill):
+            super().__init__()
+            self.kill = kill
+
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == self.kill.get("at"):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == self.kill.get("epoch_end"):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    run, data = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+    for run_dir, checkpoint_every, kill in json.loads(sys.argv[1]):
+        pid = os.fork()
+        if pid == 0:
+            tfzoo.train("binary_mlp", dataset=load_dataset(**data), run_dir=run_dir, resume=True,
+                        checkpoint_every=checkpoint_every, callbacks=[Kill(kill)], verbose=0, **run)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print(json.dumps([run_dir, os.WIFSIGNALED(status) and os.WTERMSIG(status)]), flush=True)
+""")
+
+KILLS = {  # id: (checkpoint_every, kill, position the resume starts from: (finished epochs, steps in the epoch))
+    "first-epoch-before-any-checkpoint": (4, {"at": 2}, (0, 0)),
+    "mid-epoch-after-a-step-checkpoint": (4, {"at": 6}, (0, 4)),
+    "second-epoch-after-a-step-checkpoint": (4, {"at": 13}, (1, 4)),
+    "after-the-last-step-checkpoint-before-the-epoch-checkpoint": (4, {"at": 16}, (1, 8)),
+    "after-the-first-epochs-last-step-checkpoint": (4, {"at": 8}, (0, 8)),
+    "mid-epoch-with-epoch-checkpoints-only": (None, {"at": 13}, (1, 0)),
+    "right-after-an-epoch-checkpoint": (None, {"epoch_end": 0}, (1, 0)),
+    "after-the-last-epoch-checkpoint": (4, {"epoch_end": 2}, (3, 0)),
+}
+
+
+def train(run_dir: Path, checkpoint_every: int | None, **extra) -> tfzoo.training.trainer.TrainResult:
+    return tfzoo.train("binary_mlp", dataset=load_dataset(**DATA), run_dir=run_dir, checkpoint_every=checkpoint_every,
+                       verbose=0, **RUN, **extra)
+
+
+@pytest.fixture(scope="module")
+def killed_runs(tmp_path_factory) -> dict[str, Path]:
+    """Every run of KILLS, SIGKILLed at its point: id -> run dir."""
+    root = tmp_path_factory.mktemp("killed")
+    runs = [(str(root / name), checkpoint_every, kill) for name, (checkpoint_every, kill, _) in KILLS.items()]
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUNS, json.dumps(runs), json.dumps(RUN), json.dumps(DATA)],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 0, killed.stderr[-3000:]
+    statuses = [json.loads(line) for line in killed.stdout.splitlines()]
+    assert statuses == [[run_dir, signal.SIGKILL] for run_dir, _, _ in runs], killed.stderr[-3000:]
+    return {name: root / name for name in KILLS}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("uninterrupted") / "run", checkpoint_every=None)
+
+
+@pytest.mark.parametrize("kill", KILLS)
+def test_a_killed_run_resumes_to_the_uninterrupted_steps_and_weights(killed_runs, uninterrupted, kill):
+    run_dir = killed_runs[kill]
+    checkpoint_every, _, position = KILLS[kill]
+    assert not (run_dir / "model.keras").exists()
+
+    resumed = train(run_dir, checkpoint_every, resume=True)
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["resumed_at_epochs"], config["resumed_at_steps"]) == ([position[0]], [position[1]])
+    # The optimizer's step count comes back with the checkpoint and counts every step after it: equal to the
+    # uninterrupted run's only if no step the checkpoint includes was trained again.
+    assert int(resumed.model.optimizer.iterations.numpy()) == TOTAL_STEPS
+    for got, expected in zip(resumed.model.get_weights(), uninterrupted.model.get_weights()):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(history["val_loss"], uninterrupted.history["val_loss"], rtol=1e-5)
+    if position[1] == STEPS_PER_EPOCH:  # no training step was left in that epoch: it was only validated and logged
+        assert history.loc[position[0], ["loss", "accuracy"]].isna().all()
+
+
+def test_the_same_command_line_with_resume_continues_a_killed_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    command = ["train", "binary_mlp", "--dataset", "synthetic_binary", "--run-dir", str(run_dir), "--epochs", "8",
+               "--batch-size", "700", "-p", "learning_rate=0.01", "--resume"]
+    job = subprocess.Popen([sys.executable, "-m", "tfzoo", *command], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    while not (run_dir / "checkpoints" / "checkpoint").exists() and job.poll() is None:
+        time.sleep(0.01)  # kill it once the first epoch is saved: 7 epochs before it ends
+    os.kill(job.pid, signal.SIGKILL)
+    _, stderr = job.communicate(timeout=60)
+    assert job.returncode == -signal.SIGKILL, stderr[-3000:]
+    assert "holds no run yet; --resume starts it from the beginning" in stderr
+
+    for flag, value, difference in [("--batch-size", "350", "batch_size is 700 in config.json but 350 was given"),
+                                    ("-p", "learning_rate=0.1", "learning_rate is 0.01 in config.json but 0.1 was"),
+                                    ("--seed", "1", "seed is 0 in config.json but 1 was given")]:
+        changed = list(command)
+        if flag in changed:
+            changed[changed.index(flag) + 1] = value
+        else:
+            changed += [flag, value]
+        assert main(changed) == 2
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and difference in error, error
+
+    assert main(command) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert len(config["resumed_at_epochs"]) == 1
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == 8 * 2
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == list(range(8))
+    assert main(command) == 2  # a finished run stays finished
+    assert "is a finished run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argument, value, message",
+    [
+        ("checkpoint_every", 0, "checkpoint_every must be >= 1"),
+        ("checkpoint_every", -1, "checkpoint_every must be >= 1"),
+        ("early_stopping", -1, "early_stopping must be >= 0"),
+        ("batch_size", 0, "batch_size must be >= 1"),
+        ("epochs", 0, "epochs must be >= 1"),
+    ],
+)
+def test_counts_out_of_range_are_refused(tmp_path, argument, value, message):
+    with pytest.raises(ValueError, match=message):
+        tfzoo.train("linear_regression", run_dir=tmp_path / "run", **{argument: value})
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_other_data_and_settings_and_uses_the_stored_ones_when_left_out(tmp_path):
+    run_dir = tmp_path / "run"
+    train(run_dir, None)
+    (run_dir / "model.keras").unlink()  # as if killed after its last epoch checkpoint
+    other = load_dataset(**{**DATA, "num_examples": 401})
+    with pytest.raises(ValueError, match="the data given .* is not the data of"):
+        tfzoo.train("binary_mlp", dataset=other, run_dir=run_dir, resume=True, verbose=0)
+    with pytest.raises(ValueError, match="dataset is 'synthetic_binary' in config.json but 'digits' was given"):
+        tfzoo.train("binary_mlp", dataset="digits", run_dir=run_dir, resume=True, verbose=0)
+    with pytest.raises(ValueError, match="early_stopping is None in config.json but 2 was given"):
+        tfzoo.train("binary_mlp", run_dir=run_dir, resume=True, early_stopping=2, verbose=0)
+    # Left out, data and settings are the run's own.
+    resumed = tfzoo.train("binary_mlp", run_dir=run_dir, resume=True, verbose=0)
+    assert int(resumed.model.optimizer.iterations.numpy()) == TOTAL_STEPS
