@@ -24,7 +24,8 @@ def test_list_prints_every_model():
     assert listed == tfzoo.list_models()
 
 
-@pytest.mark.parametrize("command", ["list", "train", "evaluate", "export", "validate", "serving-config", "serve"])
+@pytest.mark.parametrize("command", ["list", "train", "evaluate", "export", "validate", "serving-config", "serve",
+                                     "predict", "generate"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -111,6 +112,7 @@ def test_serving_config_label_on_an_unserved_version_fails_clearly(tmp_path, cap
     version = tmp_path / "models" / "m" / "1"
     version.mkdir(parents=True)
     (version / "saved_model.pb").write_bytes(b"")
-    assert main(["serving-config", str(tmp_path / "models"), "--out", str(tmp_path / "out"), "--label", "canary=7"]) == 2
+    assert main(["serving-config", str(tmp_path / "models"), "--out", str(tmp_path / "out"),
+                 "--label", "canary=7"]) == 2
     assert "canary" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

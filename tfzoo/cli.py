@@ -8,22 +8,30 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import tensorflow as tf
 
 import tfzoo
-from tfzoo.export import ExportError
 from tfzoo.datasets import DataError, list_datasets, load_csv, load_dataset
+from tfzoo.export import ExportError
 from tfzoo.serving.client import Client, ServerError
+from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES, write_serving_configs
 from tfzoo.serving.protocol import json_tensor
 from tfzoo.serving.protocol.tensor_proto import to_proto
 from tfzoo.serving.server import ServerOptions, serve
-from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES, write_serving_configs
 from tfzoo.text.generation import DEFAULTS as GENERATION_DEFAULTS
-from tfzoo.text.generation import GENERATE_SIGNATURE, MAX_NEW_TOKENS, call_generate_signature, generation_functions
+from tfzoo.text.generation import (
+    GENERATE_SIGNATURE,
+    MAX_NEW_TOKENS,
+    MAX_PROMPTS,
+    call_generate_signature,
+    generation_functions,
+)
+from tfzoo.text.tokenizer import VOCAB_SIZE
 from tfzoo.training.strategy import STRATEGIES, resolve_strategy
 from tfzoo.training.trainer import load_run
 
@@ -42,8 +50,9 @@ def parse_param(text: str) -> tuple[str, Any]:
 def parse_label(text: str) -> tuple[str, int]:
     """NAME=VERSION for a TF Serving version label."""
     name, sep, version = text.partition("=")
-    if not sep or not name or not version.isdigit():
-        raise argparse.ArgumentTypeError(f"expected NAME=VERSION such as stable=1, got {text!r}")
+    if not sep or not name or not version.isdigit() or int(version) > INT64_MAX:
+        raise argparse.ArgumentTypeError(f"expected NAME=VERSION such as stable=1 (VERSION from 0 to {INT64_MAX}), "
+                                         f"got {text!r}")
     return name, int(version)
 
 
@@ -56,18 +65,78 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+INT32_MAX = 2**31 - 1  # TensorFlow's int32 tensors and tensorflow_model_server's int32 flags
+INT64_MAX = 2**63 - 1  # TF Serving's version numbers are int64
+MAX_EPOCHS = 1_000_000  # far beyond any run: catches a mistyped number
+MAX_DEVICES = 1024
+MAX_THREADS = 4096
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """An argparse `type=`: a whole number (or a float) within low..high, else argparse's one-line error naming the
+    flag, the value and the range. `low_open` excludes low itself; `hint` says what a value means or what to do."""
+
+    kind: type
+    low: int | float
+    high: int | float
+    low_open: bool = False
+    hint: str = ""
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            value = self.kind(text)
+        except ValueError:
+            value = None
+        # NaN fails every comparison and infinity exceeds every high: both are refused here.
+        if value is None or not (self.low < value if self.low_open else self.low <= value) or not value <= self.high:
+            hint = f"; {self.hint}" if self.hint else ""
+            raise argparse.ArgumentTypeError(f"expected {self.describe()}, got {text!r}{hint}")
+        return value
+
+    def describe(self) -> str:
+        """The valid range in words, e.g. 'a whole number from 1 to 1024'."""
+        what = "a whole number" if self.kind is int else "a number"
+        low = f"above {self.low} up" if self.low_open else f"from {self.low}"
+        return f"{what} {low} to {self.high}"
+
+
+def whole(low: int, high: int, hint: str = "") -> Bounded:
+    """An integer flag's type: low..high inclusive."""
+    return Bounded(int, low, high, hint=hint)
+
+
+def real(low: float, high: float, hint: str = "", *, low_open: bool = False) -> Bounded:
+    """A float flag's type: low..high (low excluded when `low_open`); NaN and infinity are refused."""
+    return Bounded(float, low, high, low_open=low_open, hint=hint)
+
+
+PORT = whole(0, 65535)
+SECONDS_POLL = real(0, INT32_MAX, "0: once")
+THREADS = whole(1, MAX_THREADS)
+TF_THREADS = whole(0, MAX_THREADS, "0: TensorFlow chooses")
+VERSION = whole(0, INT64_MAX)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error form: one line `tfzoo CMD: error: ...` on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 # tensorflow_model_server's flags that `tfzoo serve` takes: (flags, type, help). Each fills the ServerOptions
 # field of its first name; the later names are tfzoo's earlier spellings, kept as aliases.
 SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
-    "port": (("--port", "--grpc-port"), int, "gRPC port (default %(default)s)"),
-    "rest_api_port": (("--rest_api_port", "--rest-port"), int, "REST port; 0 serves no REST API (default)"),
+    "port": (("--port", "--grpc-port"), PORT, "gRPC port (default %(default)s)"),
+    "rest_api_port": (("--rest_api_port", "--rest-port"), PORT, "REST port; 0 serves no REST API (default)"),
     "model_name": (("--model_name",), str, "name of the one model --model_base_path serves (default %(default)s)"),
     "model_base_path": (("--model_base_path",), str, "folder holding the model's version folders"),
     "model_config_file": (("--model_config_file", "--model-config"), str,
                           "models.config (ModelServerConfig text format); instead of --model_name/--model_base_path"),
-    "model_config_file_poll_wait_seconds": (("--model_config_file_poll_wait_seconds",), float,
+    "model_config_file_poll_wait_seconds": (("--model_config_file_poll_wait_seconds",), SECONDS_POLL,
                                             "seconds between reads of --model_config_file; 0 reads it once"),
-    "file_system_poll_wait_seconds": (("--file_system_poll_wait_seconds", "--poll-interval"), float,
+    "file_system_poll_wait_seconds": (("--file_system_poll_wait_seconds", "--poll-interval"), SECONDS_POLL,
                                       "seconds between scans for new versions; 0 scans once (default %(default)s)"),
     "enable_batching": (("--enable_batching",), parse_bool,
                         "merge concurrent requests into batches along their 0th dimension (default %(default)s)"),
@@ -77,17 +146,17 @@ SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
                                "MonitoringConfig text file: Prometheus metrics on the REST port"),
     "enable_model_warmup": (("--enable_model_warmup",), parse_bool,
                             "replay assets.extra/tf_serving_warmup_requests at load (default %(default)s)"),
-    "rest_api_timeout_in_ms": (("--rest_api_timeout_in_ms",), int,
+    "rest_api_timeout_in_ms": (("--rest_api_timeout_in_ms",), whole(1, INT32_MAX),
                                "bound on each REST request's graph run, and on the wait for requests in flight "
                                "at shutdown (default %(default)s)"),
     "enable_serialization_as_tensor_content": (("--enable_serialization_as_tensor_content",), parse_bool,
                                                "answer Predict in tensor_content instead of typed fields"),
-    "rest_api_num_threads": (("--rest_api_num_threads",), int, "REST worker threads (default %(default)s)"),
-    "grpc_max_threads": (("--grpc_max_threads",), int, "gRPC worker threads (default %(default)s)"),
-    "intra_op_parallelism": (("--tensorflow_intra_op_parallelism",), int, "0: TensorFlow chooses"),
-    "inter_op_parallelism": (("--tensorflow_inter_op_parallelism",), int, "0: TensorFlow chooses"),
+    "rest_api_num_threads": (("--rest_api_num_threads",), THREADS, "REST worker threads (default %(default)s)"),
+    "grpc_max_threads": (("--grpc_max_threads",), THREADS, "gRPC worker threads (default %(default)s)"),
+    "intra_op_parallelism": (("--tensorflow_intra_op_parallelism",), TF_THREADS, "0: TensorFlow chooses"),
+    "inter_op_parallelism": (("--tensorflow_inter_op_parallelism",), TF_THREADS, "0: TensorFlow chooses"),
     "host": (("--host",), str, "address to bind; tfzoo's own flag (default %(default)s)"),
-    "max_request_bytes": (("--max_request_bytes", "--max-request-bytes"), int,
+    "max_request_bytes": (("--max_request_bytes", "--max-request-bytes"), whole(1, INT32_MAX),  # gRPC's limit
                           "largest REST body / gRPC message accepted; tfzoo's own flag (default %(default)s)"),
 }
 
@@ -103,7 +172,7 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tfzoo", description=tfzoo.__doc__)
+    parser = Parser(prog="tfzoo", description=tfzoo.__doc__)
     parser.add_argument("--version", action="version", version=f"tfzoo {tfzoo.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -124,13 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--text-file", metavar="FILE",
                       help="a UTF-8 text file for text_generator to model; blank lines separate documents")
     data.add_argument("--data-dir", metavar="DIR", help="a folder of MNIST IDX files (gz or not) for the digit models")
-    train.add_argument("--epochs", type=int, help="epochs (default: the model's)")
-    train.add_argument("--batch-size", type=int, help="global batch size (default: the model's)")
+    train.add_argument("--epochs", type=whole(1, MAX_EPOCHS), help="epochs (default: the model's)")
+    train.add_argument("--batch-size", type=whole(1, INT32_MAX), help="global batch size (default: the model's)")
     distribution = train.add_argument_group("distribution and speed")
     distribution.add_argument("--strategy", choices=STRATEGIES, default="auto",
                               help="tf.distribute strategy (default: auto: tpu if named, multi_worker if TF_CONFIG has "
                                    "several tasks, mirrored on several GPUs, else default)")
-    distribution.add_argument("--num-devices", type=int, metavar="N",
+    distribution.add_argument("--num-devices", type=whole(1, MAX_DEVICES), metavar="N",
                               help="mirrored: use N GPUs, or N logical CPU devices on a machine without GPUs")
     distribution.add_argument("--tpu", metavar="NAME", help="TPU name or grpc:// address for --strategy tpu")
     distribution.add_argument("--mixed-precision", action="store_true",
@@ -139,11 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir from its last checkpoint (its own settings; --epochs may "
                             "raise the target)")
-    train.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+    train.add_argument("--checkpoint-every", metavar="STEPS",
+                       type=whole(1, INT32_MAX, "leave the flag out to checkpoint after every epoch only"),
                        help="also checkpoint every STEPS training steps (default: after every epoch only)")
     train.add_argument("--run-dir", metavar="DIR", help="where to write the run (default: runs/MODEL/TIMESTAMP)")
-    train.add_argument("--seed", type=int, default=0, help="seed for weights, data split and shuffling (default: 0)")
-    train.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+    train.add_argument("--seed", type=whole(0, 2**32 - 1), default=0,  # NumPy's seed range
+                       help="seed for weights, data split and shuffling (default: 0)")
+    train.add_argument("--early-stopping", type=whole(0, MAX_EPOCHS, "leave the flag out to train every epoch"),
+                       metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
     train.add_argument("-p", "--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                        help="a model hyperparameter, e.g. -p learning_rate=0.01 -p 'units=(64, 32)'")
@@ -158,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--model-base", required=True, metavar="DIR", help="TF Serving's model base folder")
     export.add_argument("--name", help="model name under the base (default: the registry name)")
-    export.add_argument("--version", type=int, metavar="N", help="version number (default: the next free one)")
+    export.add_argument("--version", type=whole(1, INT64_MAX), metavar="N",
+                        help="version number (default: the next free one)")
 
     validate = commands.add_parser(
         "validate", help="check that TF Serving can load a version folder and answers like the trained model",
@@ -188,9 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", required=True, metavar="JSON_OR_@FILE", help="the inputs, inline or @file.json")
     predict.add_argument("--signature", default="serving_default", help="signature name (default: %(default)s)")
     route = predict.add_mutually_exclusive_group()
-    route.add_argument("--version", type=int, help="a specific version (default: the latest)")
+    route.add_argument("--version", type=VERSION, help="a specific version (default: the latest)")
     route.add_argument("--label", help="a version label such as stable or canary")
-    predict.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: %(default)s)")
+    predict.add_argument("--timeout", type=real(0, 86400, low_open=True), default=10.0,
+                         help="seconds per request (default: %(default)s)")
 
     configs = commands.add_parser(
         "serving-config", help="write models.config, batching.config and monitoring.config for TF Serving",
@@ -200,14 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
     configs.add_argument("--out", required=True, metavar="DIR", help="folder to write the three files to")
     configs.add_argument("--version-policy", choices=VERSION_POLICIES, default="latest",
                          help="latest: newest version only (default); all; specific: exactly --versions")
-    configs.add_argument("--versions", type=int, nargs="+", metavar="N", help="versions to serve with 'specific'")
+    configs.add_argument("--versions", type=VERSION, nargs="+", metavar="N", help="versions to serve with 'specific'")
     configs.add_argument("--label", type=parse_label, action="append", default=[], metavar="NAME=VERSION",
                          help="a version label such as stable=1 (repeatable); must point at a served version")
     configs.add_argument("--base-path-prefix", metavar="PATH",
                          help="where the server sees MODEL_BASE, e.g. /models in the tensorflow/serving container")
     configs.add_argument("--metrics-path", default=DEFAULT_METRICS_PATH, help="Prometheus path on the REST port")
-    for flag in ("--max-batch-size", "--batch-timeout-micros", "--max-enqueued-batches", "--num-batch-threads"):
-        configs.add_argument(flag, type=int, metavar="N", help="see the comments in batching.config")
+    batching = {"--max-batch-size": whole(1, INT32_MAX), "--max-enqueued-batches": whole(1, INT32_MAX),
+                "--batch-timeout-micros": whole(0, 60_000_000, "a partial batch waits at most a minute"),
+                "--num-batch-threads": THREADS}
+    for flag, kind in batching.items():
+        configs.add_argument(flag, type=kind, metavar="N", help="see the comments in batching.config")
 
     generate = commands.add_parser(
         "generate", help="continue prompts with a text_generator export (or run dir); one JSON line per prompt",
@@ -216,16 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "longer than the model's context are cut (see tfzoo.text.generation). Prints "
                     '{"prompt": ..., "text": ...} per prompt, text being the continuation only.')
     generate.add_argument("model_dir", metavar="VERSION_DIR")
-    generate.add_argument("--prompt", action="append", required=True, help="a prompt; repeat for a batch")
-    generate.add_argument("--max-new-tokens", type=int, default=GENERATION_DEFAULTS["max_new_tokens"], metavar="N",
+    generate.add_argument("--prompt", action="append", required=True,
+                          help=f"a prompt; repeat for a batch (run {MAX_PROMPTS} at a time)")
+    generate.add_argument("--max-new-tokens", type=whole(1, MAX_NEW_TOKENS), metavar="N",
+                          default=GENERATION_DEFAULTS["max_new_tokens"],
                           help=f"new tokens (bytes) per prompt, at most {MAX_NEW_TOKENS} (default: %(default)s)")
-    generate.add_argument("--temperature", type=float, default=GENERATION_DEFAULTS["temperature"], metavar="T",
-                          help="0: greedy (default); higher: more varied samples")
-    generate.add_argument("--top-k", type=int, default=GENERATION_DEFAULTS["top_k"], metavar="K",
+    generate.add_argument("--temperature", type=real(0, 100, "0 is greedy; above 10 is close to uniform"),
+                          default=GENERATION_DEFAULTS["temperature"], metavar="T",
+                          help="0: greedy (default); higher: more varied samples, at most 100")
+    generate.add_argument("--top-k", type=whole(0, VOCAB_SIZE), default=GENERATION_DEFAULTS["top_k"], metavar="K",
                           help="sample among the K most likely tokens (default 0: all)")
-    generate.add_argument("--top-p", type=float, default=GENERATION_DEFAULTS["top_p"], metavar="P",
+    generate.add_argument("--top-p", type=real(0, 1), default=GENERATION_DEFAULTS["top_p"], metavar="P",
                           help="sample among the most likely tokens whose probability reaches P (default 1: all)")
-    generate.add_argument("--seed", type=int, metavar="N", help="seed for reproducible sampling (default: random)")
+    generate.add_argument("--seed", type=whole(0, INT64_MAX), metavar="N",
+                          help="seed for reproducible sampling (default: random)")
     return parser
 
 
@@ -314,7 +395,10 @@ def command_serve(args: argparse.Namespace) -> None:
 def request_inputs(text: str) -> Any:
     """The inputs of a `--json` argument: inline JSON or @FILE, in any of the forms `predict --help` lists."""
     if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8")
+        path = Path(text[1:])
+        if not path.is_file():
+            raise ValueError(f"--json @{path}: no such file; pass an existing JSON file after @, or inline JSON")
+        text = path.read_text(encoding="utf-8")
     try:
         body = json.loads(text)
     except json.JSONDecodeError as error:
@@ -343,13 +427,28 @@ def command_predict(args: argparse.Namespace) -> None:
 
 def command_generate(args: argparse.Namespace) -> None:
     folder = Path(args.model_dir)
+    needs = "tfzoo generate needs a text_generator export or run dir"
     if (folder / "saved_model.pb").is_file():
-        function = tf.saved_model.load(str(folder), tags=["serve"]).signatures[GENERATE_SIGNATURE]
+        try:
+            signatures = tf.saved_model.load(str(folder), tags=["serve"]).signatures
+        except Exception as error:  # a damaged export fails in many ways (DecodeError, OpError, ...)
+            raise ValueError(f"{folder} cannot be loaded as a SavedModel ({type(error).__name__}); "
+                             f"`tfzoo validate {folder}` says what is wrong") from None
+        if GENERATE_SIGNATURE not in signatures:
+            raise ValueError(f"{folder} has no '{GENERATE_SIGNATURE}' signature (it has "
+                             f"{', '.join(sorted(signatures.keys()))}); {needs}")
+        function = signatures[GENERATE_SIGNATURE]
     else:
-        _, model = load_run(folder)
+        config, model = load_run(folder)
+        if tfzoo.get_spec(config["model"]).task != "language_model":
+            raise ValueError(f"{folder} is a run of {config['model']}, not a text generator; {needs}")
         function = generation_functions(model)[GENERATE_SIGNATURE]
-    texts = call_generate_signature(function, args.prompt, max_new_tokens=args.max_new_tokens,
-                                    temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    controls = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
+                "top_p": args.top_p, "seed": args.seed}
+    texts = []
+    # The signature takes at most MAX_PROMPTS prompts a call; a prompt's text does not depend on its batch.
+    for start in range(0, len(args.prompt), MAX_PROMPTS):
+        texts += call_generate_signature(function, args.prompt[start:start + MAX_PROMPTS], **controls)
     for prompt, text in zip(args.prompt, texts):
         print(json.dumps({"prompt": prompt, "text": text}, ensure_ascii=False))
 
@@ -378,5 +477,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args) or 0
     except (ValueError, OSError, ExportError, ServerError) as error:  # OSError: missing files, a port in use
-        print(f"tfzoo {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(error).splitlines())  # one line, whatever the error holds
+        print(f"tfzoo {args.command}: error: {message}", file=sys.stderr)
         return 2
