@@ -44,7 +44,8 @@ def test_launcher_restarts_a_killed_job_that_names_its_data(tmp_path):
     run_dir = tmp_path / "run"
     job = subprocess.Popen(
         [sys.executable, str(SCRIPTS / "launch_local_workers.py"), "--workers", "2", "--", "binary_mlp",
-         "--dataset", "synthetic_binary", "--epochs", "4", "-p", "learning_rate=0.01", "--run-dir", str(run_dir)],
+         "--dataset", "synthetic_binary", "--epochs", "4", "--batch-size", "64", "-p", "learning_rate=0.03",
+         "--run-dir", str(run_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines, worker_1, killed = [], None, False
     for line in job.stdout:  # kill worker 1 once the chief's first checkpoint exists
