@@ -257,8 +257,8 @@ def test_step_checkpoints_are_written_during_the_epoch(tmp_path):
 def launch(run_dir: Path, tmp_root: Path, *train_args: str) -> subprocess.Popen:
     """scripts/launch_local_workers.py with 2 workers; worker temp folders go under `tmp_root`.
 
-    The workers run on the CPU even where GPUs exist: two local workers would otherwise both take GPU:0, and
-    NCCL cannot all-reduce between two processes on one GPU.
+    The workers run on the CPU even where GPUs exist: both would otherwise compute on GPU:0 at once, unlike a
+    cluster's workers (a GPU set each), and NCCL, where TensorFlow picks it, refuses two ranks on one GPU.
     """
     return subprocess.Popen(
         [sys.executable, str(LAUNCHER), "--workers", "2", "--", "binary_mlp", "--run-dir", str(run_dir),
