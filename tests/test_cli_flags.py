@@ -202,3 +202,15 @@ def test_a_control_beyond_its_dtype_is_refused_not_wrapped(paths) -> None:
         generate(model, "x", max_new_tokens=2**32)
     with pytest.raises(ValueError, match=r"seed=9223372036854775808 is outside int64's range"):
         generate(model, "x", seed=2**63)
+
+
+@pytest.mark.parametrize("flags", [["--model_config_file=/nowhere/models.config"],
+                                   ["--model_base_path=/m", "--monitoring_config_file=/nowhere/monitoring.config"],
+                                   ["--model_base_path=/m", "--enable_batching",
+                                    "--batching_parameters_file=/nowhere/batching.config"]])
+def test_a_missing_server_file_is_named_with_its_flag(flags, capsys) -> None:
+    # --port=0 would be refused next: the file must be refused first, before anything is served.
+    assert main(["serve", *flags, "--port=0"]) == 2
+    error = capsys.readouterr().err
+    flag, path = flags[-1].split("=")
+    assert error == f"tfzoo serve: error: {flag}={path}: no such file; pass the path of an existing file\n"
