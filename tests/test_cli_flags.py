@@ -214,3 +214,9 @@ def test_a_missing_server_file_is_named_with_its_flag(flags, capsys) -> None:
     error = capsys.readouterr().err
     flag, path = flags[-1].split("=")
     assert error == f"tfzoo serve: error: {flag}={path}: no such file; pass the path of an existing file\n"
+
+
+def test_validate_on_a_missing_folder_fails_naming_it(tmp_path, capsys) -> None:
+    missing = tmp_path / "models" / "m" / "1"
+    assert main(["validate", str(missing)]) == 1
+    assert f"FAIL layout: {missing} is not a folder; pass a version folder" in capsys.readouterr().out

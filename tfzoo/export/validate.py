@@ -80,6 +80,8 @@ def validate(version_dir: str | Path) -> ValidationReport:
     missing = [str(path.relative_to(version_dir)) for path in required if not path.is_file()]
     layout_ok = version_dir.name.isdigit() and not missing
     detail = (f"version {version_dir.name} holds saved_model.pb, variables/, {ASSETS_EXTRA}/" if layout_ok else
+              f"{version_dir} is not a folder; pass a version folder such as MODEL_BASE/NAME/1"
+              if not version_dir.is_dir() else
               f"version folder must be an integer (got {version_dir.name!r}) holding {', '.join(missing) or 'it all'}")
     if not report.add("layout", layout_ok, detail):
         return report
