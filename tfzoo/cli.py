@@ -300,13 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"new tokens (bytes) per prompt, at most {MAX_NEW_TOKENS} (default: %(default)s)")
     generate.add_argument("--temperature", type=real(0, 100, "0 is greedy; above 10 is close to uniform"),
                           default=GENERATION_DEFAULTS["temperature"], metavar="T",
-                          help="0: greedy (default); higher: more varied samples, at most 100")
+                          help="0: greedy (default); higher: more varied samples")
     generate.add_argument("--top-k", type=whole(0, VOCAB_SIZE), default=GENERATION_DEFAULTS["top_k"], metavar="K",
                           help="sample among the K most likely tokens (default 0: all)")
     generate.add_argument("--top-p", type=real(0, 1), default=GENERATION_DEFAULTS["top_p"], metavar="P",
                           help="sample among the most likely tokens whose probability reaches P (default 1: all)")
     generate.add_argument("--seed", type=whole(0, INT64_MAX), metavar="N",
                           help="seed for reproducible sampling (default: random)")
+    for command in commands.choices.values():  # each range said once, where it is checked
+        for action in command._actions:
+            if isinstance(action.type, Bounded) and action.help:
+                action.help += f"; {action.type.describe()}"
     return parser
 
 
