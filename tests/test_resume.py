@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,17 +20,18 @@ import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
 
-# 280 training examples in batches of 35: 8 steps an epoch, 24 in the run.
-RUN = {"epochs": 3, "batch_size": 35, "learning_rate": 0.01, "seed": 3}
+# 280 training examples in batches of 70 (35 a worker on two): 4 steps an epoch, 12 in the run.
+RUN = {"epochs": 3, "batch_size": 70, "learning_rate": 0.01, "seed": 3}
 DATA = {"name": "synthetic_binary", "num_examples": 400, "seed": 3}
-STEPS_PER_EPOCH, TOTAL_STEPS = 8, 24
+STEPS_PER_EPOCH, TOTAL_STEPS = 4, 12
 
-# Trains a run per (run dir, checkpoint_every, kill) of argv[1]; each SIGKILLs itself after global step kill["at"],
-# or after the callbacks of epoch kill["epoch_end"] (tfzoo's own callbacks, checkpoints included, run before the
-# ones a caller adds). One TensorFlow import serves them all: each run is a process forked before TensorFlow ran
+# Runs the jobs of argv[1] one after the other; a job is a list of trainings run together, each in its own process
+# with its own environment. A training SIGKILLs itself after global step kill["at"], or after the callbacks of epoch
+# kill["epoch_end"] (tfzoo's own callbacks, checkpoints included, run before the ones a caller adds). Prints each
+# job's exit codes. One TensorFlow import serves every training: each is a process forked before TensorFlow ran
 # anything, so it starts like a fresh one.
-KILLED_RUNS = textwrap.dedent("""
-    import json, os, signal, sys, keras, tfzoo
+TRAININGS = textwrap.dedent("""
+    import json, os, signal, sys, traceback, keras, tfzoo
     from tfzoo.datasets import load_dataset
 
     class Kill(keras.callbacks.Callback):
@@ -45,27 +47,35 @@ KILLED_RUNS = textwrap.dedent("""
             if epoch == self.kill.get("epoch_end"):
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    run, data = json.loads(sys.argv[2]), json.loads(sys.argv[3])
-    for run_dir, checkpoint_every, kill in json.loads(sys.argv[1]):
+    def start(settings, environment):
         pid = os.fork()
         if pid == 0:
-            tfzoo.train("binary_mlp", dataset=load_dataset(**data), run_dir=run_dir, resume=True,
-                        checkpoint_every=checkpoint_every, callbacks=[Kill(kill)], verbose=0, **run)
+            try:
+                os.environ.update(environment)
+                kill, data = settings.pop("kill"), load_dataset(**settings.pop("data"))
+                tfzoo.train("binary_mlp", dataset=data, resume=True, callbacks=[Kill(kill)], verbose=0, **settings)
+            except BaseException:
+                traceback.print_exc()
+                os._exit(1)
             os._exit(0)
-        _, status = os.waitpid(pid, 0)
-        print(json.dumps([run_dir, os.WIFSIGNALED(status) and os.WTERMSIG(status)]), flush=True)
+        return pid
+
+    for job in json.loads(sys.argv[1]):
+        pids = [start(settings, environment) for settings, environment in job]
+        print(json.dumps([os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]), flush=True)
 """)
 
 KILLS = {  # id: (checkpoint_every, kill, position the resume starts from: (finished epochs, steps in the epoch))
-    "first-epoch-before-any-checkpoint": (4, {"at": 2}, (0, 0)),
-    "mid-epoch-after-a-step-checkpoint": (4, {"at": 6}, (0, 4)),
-    "second-epoch-after-a-step-checkpoint": (4, {"at": 13}, (1, 4)),
-    "after-the-last-step-checkpoint-before-the-epoch-checkpoint": (4, {"at": 16}, (1, 8)),
-    "after-the-first-epochs-last-step-checkpoint": (4, {"at": 8}, (0, 8)),
-    "mid-epoch-with-epoch-checkpoints-only": (None, {"at": 13}, (1, 0)),
+    "first-epoch-before-any-checkpoint": (2, {"at": 1}, (0, 0)),
+    "mid-epoch-after-a-step-checkpoint": (2, {"at": 3}, (0, 2)),
+    "second-epoch-after-a-step-checkpoint": (2, {"at": 7}, (1, 2)),
+    "after-the-last-step-checkpoint-before-the-epoch-checkpoint": (2, {"at": 8}, (1, 4)),
+    "after-the-first-epochs-last-step-checkpoint": (2, {"at": 4}, (0, 4)),
+    "mid-epoch-with-epoch-checkpoints-only": (None, {"at": 7}, (1, 0)),
     "right-after-an-epoch-checkpoint": (None, {"epoch_end": 0}, (1, 0)),
-    "after-the-last-epoch-checkpoint": (4, {"epoch_end": 2}, (3, 0)),
+    "after-the-last-epoch-checkpoint": (2, {"epoch_end": 2}, (3, 0)),
 }
+MULTI_WORKER_KILL = {"at": 7}  # both workers, after the step checkpoint at (1, 2)
 
 
 def train(run_dir: Path, checkpoint_every: int | None, **extra) -> tfzoo.training.trainer.TrainResult:
@@ -73,17 +83,35 @@ def train(run_dir: Path, checkpoint_every: int | None, **extra) -> tfzoo.trainin
                        verbose=0, **RUN, **extra)
 
 
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for each in sockets:
+        each.bind(("127.0.0.1", 0))
+    ports = [each.getsockname()[1] for each in sockets]
+    for each in sockets:
+        each.close()
+    return ports
+
+
 @pytest.fixture(scope="module")
 def killed_runs(tmp_path_factory) -> dict[str, Path]:
-    """Every run of KILLS, SIGKILLed at its point: id -> run dir."""
+    """Every run of KILLS SIGKILLed at its point, and a two-worker run killed and restarted: id -> run dir."""
     root = tmp_path_factory.mktemp("killed")
-    runs = [(str(root / name), checkpoint_every, kill) for name, (checkpoint_every, kill, _) in KILLS.items()]
-    killed = subprocess.run([sys.executable, "-c", KILLED_RUNS, json.dumps(runs), json.dumps(RUN), json.dumps(DATA)],
-                            capture_output=True, text=True, timeout=300)
-    assert killed.returncode == 0, killed.stderr[-3000:]
-    statuses = [json.loads(line) for line in killed.stdout.splitlines()]
-    assert statuses == [[run_dir, signal.SIGKILL] for run_dir, _, _ in runs], killed.stderr[-3000:]
-    return {name: root / name for name in KILLS}
+    jobs = [[({**RUN, "data": DATA, "run_dir": str(root / name), "checkpoint_every": every, "kill": kill}, {})]
+            for name, (every, kill, _) in KILLS.items()]
+    ports = free_ports(2)
+    workers = [{"TF_CONFIG": json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                                         "task": {"type": "worker", "index": index}})} for index in range(2)]
+    worker_run = {**RUN, "data": DATA, "run_dir": str(root / "multi_worker"), "checkpoint_every": 2,
+                  "strategy": "multi_worker"}
+    jobs += [[({**worker_run, "kill": kill}, environment) for environment in workers]
+             for kill in (MULTI_WORKER_KILL, {})]  # killed, then restarted with the same arguments
+    done = subprocess.run([sys.executable, "-c", TRAININGS, json.dumps(jobs)], capture_output=True, text=True,
+                          timeout=400, env={**os.environ, "TMPDIR": str(root)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    exit_codes = [json.loads(line) for line in done.stdout.splitlines()]
+    assert exit_codes == [[-signal.SIGKILL]] * len(KILLS) + [[-signal.SIGKILL] * 2, [0, 0]], done.stderr[-3000:]
+    return {name: root / name for name in [*KILLS, "multi_worker"]}
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +139,21 @@ def test_a_killed_run_resumes_to_the_uninterrupted_steps_and_weights(killed_runs
     np.testing.assert_allclose(history["val_loss"], uninterrupted.history["val_loss"], rtol=1e-5)
     if position[1] == STEPS_PER_EPOCH:  # no training step was left in that epoch: it was only validated and logged
         assert history.loc[position[0], ["loss", "accuracy"]].isna().all()
+
+
+def test_two_workers_killed_mid_epoch_restart_with_the_same_arguments_and_finish_the_run(killed_runs,
+                                                                                         uninterrupted):
+    run_dir = killed_runs["multi_worker"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["strategy"] == "multi_worker" and config["num_replicas"] == 2
+    assert (config["resumed_at_epochs"], config["resumed_at_steps"]) == ([1], [2])
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == TOTAL_STEPS
+    for got, expected in zip(model.get_weights(), uninterrupted.model.get_weights()):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0, 1, 2]
+    # Worker 1 writes to a temporary folder: the restarted one removed its own, the SIGKILLed one could not.
+    assert len([p for p in run_dir.parent.iterdir() if p.name.startswith("tfzoo-worker-")]) == 1
 
 
 def test_the_same_command_line_with_resume_continues_a_killed_run(tmp_path, capsys):
