@@ -218,6 +218,10 @@ def test_resume_refuses_other_data_and_settings_and_uses_the_stored_ones_when_le
         tfzoo.train("binary_mlp", dataset="digits", run_dir=run_dir, resume=True, verbose=0)
     with pytest.raises(ValueError, match="early_stopping is None in config.json but 2 was given"):
         tfzoo.train("binary_mlp", run_dir=run_dir, resume=True, early_stopping=2, verbose=0)
-    # Left out, data and settings are the run's own.
-    resumed = tfzoo.train("binary_mlp", run_dir=run_dir, resume=True, verbose=0)
-    assert int(resumed.model.optimizer.iterations.numpy()) == TOTAL_STEPS
+    with pytest.raises(ValueError, match="epochs=2 is fewer than the 3 epochs .* has already started"):
+        tfzoo.train("binary_mlp", run_dir=run_dir, resume=True, epochs=2, verbose=0)
+    # Left out, data and settings are the run's own; epochs raises the target.
+    resumed = tfzoo.train("binary_mlp", run_dir=run_dir, resume=True, epochs=4, verbose=0)
+    assert int(resumed.model.optimizer.iterations.numpy()) == TOTAL_STEPS + STEPS_PER_EPOCH
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0, 1, 2, 3]
+    assert json.loads((run_dir / "config.json").read_text())["epochs"] == 4

@@ -121,6 +121,10 @@ def train(
         checkpoint = RunCheckpoint(model, write_dir / CHECKPOINT_DIR, restore_dir=run_dir / CHECKPOINT_DIR)
     try:
         position = checkpoint.restore() if resume else Position()
+        started_epochs = position.epoch + (position.step > 0)
+        if started_epochs > epochs:
+            raise ValueError(f"epochs={epochs} is fewer than the {started_epochs} epochs {run_dir} has already "
+                             f"started; give epochs >= {started_epochs}")
         if resume:
             config.setdefault("resumed_at_epochs", []).append(position.epoch)
             config.setdefault("resumed_at_steps", []).append(position.step)
