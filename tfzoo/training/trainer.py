@@ -160,14 +160,15 @@ def train(
     return TrainResult(run_dir=run_dir, model=model, history=history, metrics=metrics)
 
 
-def fit_from(position: Position, model: keras.Model, strategy: tf.distribute.Strategy, data: DataSplits, *,
+def fit_from(position: Position, model: keras.Model, strategy: tf.distribute.Strategy, data: Dataset, *,
              epochs: int, batch_size: int, seed: int, callbacks: list[keras.callbacks.Callback],
              verbose: int | str) -> None:
     """Train from `position` to the end of epoch `epochs`, skipping the batches the position says were trained.
 
     The batches of an epoch depend on (seed, epoch) alone, so skipping the first `position.step` of them gives
     exactly the batches an uninterrupted run would train next. Keras' `fit` cannot start an epoch part-way, so
-    an interrupted epoch is finished by tfzoo's loop and `fit` takes the whole epochs after it.
+    an interrupted epoch is finished by tfzoo's loop and `fit` takes the whole epochs after it (callbacks then see
+    two trainings, each with its on_train_begin and on_train_end).
     """
     steps = steps_per_epoch(data.num_examples("train"), batch_size)
     validation = data.pipeline("validation", batch_size)
@@ -236,7 +237,7 @@ def resumed_config(run_dir: Path, name: str, settings: dict[str, Any], hparams: 
     return config
 
 
-def resumed_data(run_dir: Path, config: dict[str, Any], dataset: str | DataSplits | None) -> DataSplits:
+def resumed_data(run_dir: Path, config: dict[str, Any], dataset: str | Dataset | None) -> Dataset:
     """The data of a resumed run: the data given again (or the stored source), checked against the fingerprint."""
     stored_name = config["dataset"]["name"]
     if isinstance(dataset, str) and dataset != stored_name:
