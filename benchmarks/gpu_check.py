@@ -73,6 +73,9 @@ def machine_lines() -> list[str]:
         lines.append(f"{gpu.name}: {details.get('device_name', 'unnamed')}, compute capability {capability}")
     tpus = tf.config.list_physical_devices("TPU")
     lines.append(f"{len(gpus)} GPU(s), {len(tpus)} TPU(s); host: {device_name() if not gpus else platform.machine()}")
+    if gpus:  # from Ampere on, "float32" matrix products then run in TF32 (TensorFlow's default)
+        tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
+        lines.append(f"TF32 for float32 matrix products: {'on' if tf32 else 'off'}")
     return lines
 
 
