@@ -53,6 +53,7 @@ TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
 SCHEMA_ROWS = 5  # records of every file checked against the first file before any training starts
 COUNT_CHUNK = 8192  # records parsed at a time by the counting pass
 PARALLEL_FILES = 4  # files read at once (interleaved) by the pipelines
+READ_CHUNK = 1024  # records a pipeline reads from one file before turning to the next
 MAX_TRACKED_LABELS = 1001  # distinct target values remembered while counting
 MAX_INFERRED_CLASSES = 100  # more distinct whole numbers than this are taken for a regression target
 
@@ -149,12 +150,14 @@ class FileDataset(Dataset):
         """One split in file order, batched by the global `batch_size`; `shuffle` adds a bounded shuffle buffer
         seeded with `seed` (a new order each time it is iterated). Sharded by data under a multi-worker strategy."""
         files = self._files[_split(split)]
-        examples = self._blocks(files, tf.range(len(files)), cycle=min(PARALLEL_FILES, len(files))).unbatch()
+        blocks = self._blocks(files, tf.range(len(files)), cycle=min(PARALLEL_FILES, len(files)))
         if shuffle:
-            examples = examples.shuffle(self._shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            batches = blocks.unbatch().shuffle(self._shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            batches = batches.batch(batch_size)
+        else:
+            batches = blocks.rebatch(batch_size)  # unbatch().batch() in one copy
         # A known length, as in-memory pipelines have: Keras then never takes the end of the data for a shortfall.
-        batches = examples.batch(batch_size).apply(
-            tf.data.experimental.assert_cardinality(math.ceil(self._rows[split] / batch_size)))
+        batches = batches.apply(tf.data.experimental.assert_cardinality(math.ceil(self._rows[split] / batch_size)))
         return distributable(batches)
 
     def training_pipeline(self, batch_size: int, *, seed: int, epochs: range) -> tf.data.Dataset:
@@ -164,17 +167,16 @@ class FileDataset(Dataset):
 
         files = self._files["train"]
         workers, index = _worker_share(len(files), batch_size)
-        per_worker = steps_per_epoch(self._rows["train"], batch_size) * batch_size // workers
+        steps = steps_per_epoch(self._rows["train"], batch_size)
 
         def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
             epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
             order = tf.random.experimental.stateless_shuffle(tf.range(len(files)), seed=epoch_seed)[index::workers]
             blocks = self._blocks(files, order, cycle=min(PARALLEL_FILES, math.ceil(len(files) / workers)),
                                   seed=epoch_seed)
-            examples = blocks.unbatch()
             if workers > 1:  # the same number of examples, hence steps, on every worker
-                examples = examples.repeat().take(per_worker)
-            return examples.batch(batch_size)
+                blocks = blocks.repeat().rebatch(batch_size // workers).take(steps)
+            return blocks.rebatch(batch_size)  # unbatch().batch() in one copy
 
         batches = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
         policy = tf.data.experimental.AutoShardPolicy
@@ -182,14 +184,17 @@ class FileDataset(Dataset):
 
     def _blocks(self, files: tuple[str, ...], order: tf.Tensor, *, cycle: int,
                 seed: tf.Tensor | None = None) -> tf.data.Dataset:
-        """(features, labels) blocks of up to `shuffle_buffer` examples from files[order], interleaved `cycle` at a
-        time; with a seed, each block's examples are permuted by a seed folded from it and the block's index."""
+        """(features, labels) blocks from files[order], interleaved `cycle` files at a time, READ_CHUNK records
+        from each in turn. With a seed, blocks of `shuffle_buffer` examples, each permuted by a seed folded from
+        `seed` and the block's index."""
         names = tf.gather(tf.constant(files), order)
         compressions = tf.gather(tf.constant([_compression(path) for path in files]), order)
-        records = tf.data.Dataset.from_tensor_slices((names, compressions)).interleave(
-            self._schema.records, cycle_length=max(cycle, 1), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        blocks = records.batch(self._shuffle_buffer).map(
-            lambda batch: self._labelled(*self._schema.parse(batch)), num_parallel_calls=tf.data.AUTOTUNE)
+        # Chunks, not single records, cross the interleave and the parse: tf.data's cost is per element.
+        chunks = tf.data.Dataset.from_tensor_slices((names, compressions)).interleave(
+            lambda name, compression: self._schema.records(name, compression).batch(READ_CHUNK),
+            cycle_length=max(cycle, 1), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        blocks = chunks.map(lambda chunk: self._labelled(*self._schema.parse(chunk)),
+                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if seed is None:
             return blocks
 
@@ -198,7 +203,7 @@ class FileDataset(Dataset):
             order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(block[0])[0]), seed=block_seed)
             return tf.gather(block[0], order), tf.gather(block[1], order)
 
-        return blocks.enumerate().map(permute, num_parallel_calls=tf.data.AUTOTUNE)
+        return blocks.rebatch(self._shuffle_buffer).enumerate().map(permute, num_parallel_calls=tf.data.AUTOTUNE)
 
     def _labelled(self, features: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Labels in the dtype and shape DataSplits uses: int64 [N] for multiclass, else float32 [N, 1]."""
