@@ -178,7 +178,9 @@ class FileDataset(Dataset):
                 blocks = blocks.repeat().rebatch(batch_size // workers).take(steps)
             return blocks.rebatch(batch_size)  # unbatch().batch() in one copy
 
-        batches = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
+        # A parallel interleave of one epoch at a time is flat_map that starts reading the next epoch early.
+        batches = tf.data.Dataset.range(epochs.start, epochs.stop).interleave(
+            epoch_batches, cycle_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         policy = tf.data.experimental.AutoShardPolicy
         return distributable(batches, policy.OFF if workers > 1 else policy.DATA)
 
