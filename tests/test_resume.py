@@ -68,9 +68,7 @@ TRAININGS = textwrap.dedent("""
 KILLS = {  # id: (checkpoint_every, kill, position the resume starts from: (finished epochs, steps in the epoch))
     "first-epoch-before-any-checkpoint": (2, {"at": 1}, (0, 0)),
     "mid-epoch-after-a-step-checkpoint": (2, {"at": 3}, (0, 2)),
-    "second-epoch-after-a-step-checkpoint": (2, {"at": 7}, (1, 2)),
     "after-the-last-step-checkpoint-before-the-epoch-checkpoint": (2, {"at": 8}, (1, 4)),
-    "after-the-first-epochs-last-step-checkpoint": (2, {"at": 4}, (0, 4)),
     "mid-epoch-with-epoch-checkpoints-only": (None, {"at": 7}, (1, 0)),
     "right-after-an-epoch-checkpoint": (None, {"epoch_end": 0}, (1, 0)),
     "after-the-last-epoch-checkpoint": (2, {"epoch_end": 2}, (3, 0)),
