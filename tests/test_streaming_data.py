@@ -82,6 +82,10 @@ def test_csv_shards_stream_the_same_examples_as_the_arrays(binary, streamed):
         batches = list(streamed.pipeline(split, 64))
         assert batches[0][0].dtype == tf.float32 and batches[0][1].shape[1:] == (1,)
         np.testing.assert_array_equal(rows_of(batches), rows_of_arrays(x, y))
+    shuffled = np.concatenate([x.numpy() for x, _ in streamed.pipeline("train", 64, shuffle=True, seed=1)])
+    in_order = np.concatenate([x.numpy() for x, _ in streamed.pipeline("train", 64)])
+    assert not np.array_equal(shuffled, in_order)
+    np.testing.assert_array_equal(np.sort(shuffled, axis=0), np.sort(in_order, axis=0))  # the same rows
     first = streamed.first_features("test", 5)
     assert first.shape == (5, 8)
     assert {row.tobytes() for row in first} <= {row.tobytes() for row in binary.arrays("test")[0]}

@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfzoo.datasets.base import SPLITS, TASKS, DataError, Dataset, distributable
+from tfzoo.training.loop import steps_per_epoch
 from tfzoo.training.strategy import cluster_from_tf_config
 
 FORMATS = ("auto", "csv", "tfrecord")
@@ -163,8 +164,6 @@ class FileDataset(Dataset):
     def training_pipeline(self, batch_size: int, *, seed: int, epochs: range) -> tf.data.Dataset:
         """The training batches of `epochs` back to back; an epoch's order depends on (seed, epoch) alone, and
         under a multi-worker strategy each worker reads only its files when there are enough of them."""
-        from tfzoo.training.loop import steps_per_epoch
-
         files = self._files["train"]
         workers, index = _worker_share(len(files), batch_size)
         steps = steps_per_epoch(self._rows["train"], batch_size)
