@@ -82,7 +82,7 @@ TEXT_DATASETS = ("headline_csv", "python_docs", "text_file")  # token datasets: 
 
 
 def test_list_datasets_is_sorted_and_complete():
-    assert list_datasets() == sorted([*EXPECTED, *TEXT_DATASETS])
+    assert list_datasets() == sorted([*EXPECTED, *TEXT_DATASETS, "files"])  # files: tests/test_streaming_data.py
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
