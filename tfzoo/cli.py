@@ -202,12 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     distribution.add_argument("--num-devices", type=whole(1, MAX_DEVICES), metavar="N",
                               help="mirrored: use N GPUs, or N logical CPU devices on a machine without GPUs")
     distribution.add_argument("--tpu", metavar="NAME", help="TPU name or grpc:// address for --strategy tpu")
-    distribution.add_argument("--mixed-precision", action="store_true",
+    distribution.add_argument("--mixed-precision", action="store_true", default=None,  # None: not given
                               help="float16 compute on GPU, bfloat16 on TPU/CPU; outputs stay float32")
-    distribution.add_argument("--jit-compile", action="store_true", help="compile the training step with XLA")
+    distribution.add_argument("--jit-compile", action="store_true", default=None,
+                              help="compile the training step with XLA")
     train.add_argument("--resume", action="store_true",
-                       help="continue the run in --run-dir from its last checkpoint (its own settings; --epochs may "
-                            "raise the target)")
+                       help="continue the run in --run-dir from its last checkpoint, or start it if the dir holds no "
+                            "run yet; data, -p, --batch-size, --seed, --early-stopping, --mixed-precision and "
+                            "--jit-compile given again must match the run's (--seed defaults to 0); --epochs may "
+                            "change the target")
     train.add_argument("--checkpoint-every", metavar="STEPS",
                        type=whole(1, INT32_MAX, "leave the flag out to checkpoint after every epoch only"),
                        help="also checkpoint every STEPS training steps (default: after every epoch only)")
