@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfzoo
-from tfzoo.datasets import DataError, list_datasets, load_csv, load_dataset
+from tfzoo.datasets import DataError, list_datasets, load_csv, load_dataset, load_files
 from tfzoo.export import ExportError
 from tfzoo.serving.client import Client, ServerError
 from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES, write_serving_configs
@@ -184,11 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", help="registered model name (see `tfzoo list`)")
     data = train.add_argument_group("data (default: the model's own dataset)")
     data.add_argument("--dataset", choices=[name for name in list_datasets()
-                                            if name not in ("csv", "text_file", "headline_csv")],
+                                            if name not in ("csv", "files", "text_file", "headline_csv")],
                       help="a built-in dataset")
     data.add_argument("--csv", metavar="FILE", help="a CSV of numeric columns; needs --target. For text_generator: "
                                                     "article/headline pairs, with --text-column and --target")
-    data.add_argument("--target", metavar="COLUMN", help="the label column of --csv (the headline for text_generator)")
+    data.add_argument("--target", metavar="COLUMN",
+                      help="the label column of --csv or of the --*-files (the headline for text_generator)")
+    data.add_argument("--train-files", metavar="GLOB",
+                      help="CSV (.csv, .csv.gz) or TFRecord (.tfrecord[.gz]) files of tf.Example streamed for "
+                           "training, e.g. 'data/train-*.csv' or gs://...; needs --validation-files, --test-files "
+                           "and --target")
+    data.add_argument("--validation-files", metavar="GLOB", help="the validation files that go with --train-files")
+    data.add_argument("--test-files", metavar="GLOB",
+                      help="the held-out test files that go with --train-files (evaluate and export read them)")
     data.add_argument("--text-column", metavar="COLUMN", help="the article column of --csv, for text_generator")
     data.add_argument("--text-file", metavar="FILE",
                       help="a UTF-8 text file for text_generator to model; blank lines separate documents")
@@ -234,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model-base", required=True, metavar="DIR", help="TF Serving's model base folder")
     export.add_argument("--name", help="model name under the base (default: the registry name)")
     export.add_argument("--version", type=whole(1, INT64_MAX), metavar="N",
-                        help="version number (default: the next free one)")
+                        help="version number (default: the next free one, or the one already holding this export)")
 
     validate = commands.add_parser(
         "validate", help="check that TF Serving can load a version folder and answers like the trained model",
@@ -326,6 +334,15 @@ def command_list(args: argparse.Namespace) -> None:
 def training_data(args: argparse.Namespace) -> Any:
     """The dataset argument of `tfzoo.train` that the data flags describe."""
     text_model = tfzoo.get_spec(args.model).task == "language_model"
+    streamed = (args.train_files, args.validation_files, args.test_files)
+    if any(streamed):
+        if not (all(streamed) and args.target):
+            raise DataError("streamed data needs all of --train-files GLOB --validation-files GLOB --test-files GLOB "
+                            "--target COLUMN")
+        if args.csv or args.dataset or args.data_dir or args.text_file or args.text_column or text_model:
+            raise DataError("--train-files cannot be combined with --csv, --dataset, --data-dir or --text-file, and "
+                            "streams numeric data only (not for text_generator); pick one data source")
+        return load_files(*streamed, args.target, task=tfzoo.get_spec(args.model).task, seed=args.seed)
     if args.text_file:
         if args.csv or args.target or args.text_column or args.dataset or args.data_dir:
             raise DataError("--text-file cannot be combined with --dataset, --csv or --data-dir; pick one data source")
