@@ -280,12 +280,14 @@ def test_binary_mlp_learns_from_csv_shards_and_evaluates(streamed, tmp_path):
     assert tfzoo.evaluate(tmp_path / "run", verbose=0) == pytest.approx(result.metrics, rel=1e-5)
 
 
-def test_cli_trains_on_tfrecord_shards_and_refuses_incomplete_flags(binary, tmp_path, capsys):
+def test_cli_writes_tfrecord_shards_trains_on_them_and_refuses_incomplete_flags(binary, tmp_path, capsys):
     globs = {}
     for split in SPLITS:
         whole = tmp_path / f"{split}.csv"
         whole.write_text(csv_text(*binary.arrays(split)))
-        write_tfrecord_shards(str(whole), str(tmp_path / split), 4)
+        assert main(["tfrecords", str(whole), "--out", str(tmp_path / split), "--shards", "4"]) == 0
+        printed = capsys.readouterr().out.split()
+        assert printed == sorted(str(path) for path in (tmp_path / split).glob("*.tfrecord")) and len(printed) == 4
         globs[split] = str(tmp_path / split / "*.tfrecord")
     flags = ["--train-files", globs["train"], "--validation-files", globs["validation"], "--target", "label"]
     assert main(["train", "binary_mlp", *flags]) == 2

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfzoo
-from tfzoo.datasets import DataError, list_datasets, load_csv, load_dataset, load_files
+from tfzoo.datasets import DataError, list_datasets, load_csv, load_dataset, load_files, write_tfrecord_shards
 from tfzoo.export import ExportError
 from tfzoo.serving.client import Client, ServerError
 from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES, write_serving_configs
@@ -318,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="sample among the most likely tokens whose probability reaches P (default 1: all)")
     generate.add_argument("--seed", type=whole(0, INT64_MAX), metavar="N",
                           help="seed for reproducible sampling (default: random)")
+    tfrecords = commands.add_parser(
+        "tfrecords", help="write a CSV as TFRecord shards of tf.Example for --train-files and friends",
+        description="Stream a CSV (optionally .gz) into N TFRecord files of tf.train.Example, one float feature per "
+                    "column, rows dealt round-robin; the shards appear only when all are complete. Prints their paths.")
+    tfrecords.add_argument("csv", metavar="CSV", help="a CSV with a header line of column names (local or gs://...)")
+    tfrecords.add_argument("--out", required=True, metavar="DIR", help="folder for NAME-00000-of-0000N.tfrecord")
+    tfrecords.add_argument("--shards", type=whole(1, 100_000), default=1, metavar="N",
+                           help="number of files (default 1); at least one per worker lets multi-worker shard by file")
     for command in commands.choices.values():  # each range said once, where it is checked
         for action in command._actions:
             if isinstance(action.type, Bounded) and action.help:
@@ -495,9 +503,14 @@ def command_serving_config(args: argparse.Namespace) -> None:
         print(path)
 
 
+def command_tfrecords(args: argparse.Namespace) -> None:
+    for path in write_tfrecord_shards(args.csv, args.out, args.shards):
+        print(path)
+
+
 COMMANDS = {"list": command_list, "train": command_train, "evaluate": command_evaluate, "export": command_export,
             "validate": command_validate, "serving-config": command_serving_config, "serve": command_serve,
-            "predict": command_predict, "generate": command_generate}
+            "predict": command_predict, "generate": command_generate, "tfrecords": command_tfrecords}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
