@@ -149,11 +149,11 @@ def train(
             metrics = evaluate_model(model, data, batch_size)
         history = read_history(write_dir / HISTORY_FILE)
 
-        with atomic_path(write_dir / MODEL_FILE) as temporary:
-            model.save(temporary)
         write_json(write_dir / METRICS_FILE, metrics)
         if history:  # a worker resumed after the last epoch has no rows of its own
             plot_curves(history, write_dir / CURVES_FILE, title=f"{name} on {data.name}")
+        with atomic_path(write_dir / MODEL_FILE) as temporary:  # last: model.keras marks a finished run
+            model.save(temporary)
     finally:
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
