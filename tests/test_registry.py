@@ -27,6 +27,19 @@ def test_unknown_hyperparameter_error_names_the_valid_ones():
     assert "dropout" in str(error.value) and "learning_rate" in str(error.value)
 
 
+@pytest.mark.parametrize("name", tfzoo.list_models())
+def test_a_hyperparameter_of_the_wrong_kind_is_refused_before_the_factory_runs(name):
+    """`-p input_shape=5` once ended in a TypeError traceback deep in Keras; now one line names the fix."""
+    defaults = tfzoo.get_spec(name).hparams
+    tfzoo.registry.check_hparams(name, dict(defaults))  # every default is of its own kind
+    for key, default in defaults.items():
+        if default is None:  # a None default says nothing about the kind
+            continue
+        wrong = "text" if not isinstance(default, str) else 3
+        with pytest.raises(ValueError, match=f"hyperparameter {key}={wrong!r} must be .* like its default"):
+            tfzoo.create_model(name, **{key: wrong})
+
+
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="already registered"):
         @register("mnist_cnn", task="multiclass", default_dataset="digits", serving_input="image",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import keras
+import numpy as np
 
 # What a model predicts decides its loss, metrics and serving outputs; see tfzoo.models.common.
 TASKS = ("regression", "binary", "multiclass", "language_model")
@@ -48,7 +49,8 @@ def register(
         hparams = {}
         for param in inspect.signature(factory).parameters.values():
             if param.kind is not inspect.Parameter.KEYWORD_ONLY or param.default is inspect.Parameter.empty:
-                raise TypeError(f"{factory.__name__}: hyperparameter {param.name!r} must be keyword-only with a default")
+                raise TypeError(f"{factory.__name__}: hyperparameter {param.name!r} must be keyword-only "
+                                "with a default")
             hparams[param.name] = param.default
         description = (inspect.getdoc(factory) or "").split("\n")[0]
         _REGISTRY[name] = ModelSpec(
@@ -85,7 +87,33 @@ def check_hparams(name: str, hparams: dict[str, Any]) -> None:
     unknown = sorted(set(hparams) - set(get_spec(name).hparams))
     if unknown:
         valid = ", ".join(sorted(get_spec(name).hparams))
-        raise ValueError(f"{name} has no hyperparameter {', '.join(map(repr, unknown))}; valid hyperparameters: {valid}")
+        raise ValueError(f"{name} has no hyperparameter {', '.join(map(repr, unknown))}; "
+                         f"valid hyperparameters: {valid}")
+    defaults = get_spec(name).hparams
+    for key, value in hparams.items():
+        expected = value_kind(defaults[key])
+        if expected and value_kind(value) not in (expected, "int" if expected == "float" else expected):
+            raise ValueError(f"{name}: hyperparameter {key}={value!r} must be {KIND_NAMES[expected]} like its default "
+                             f"{defaults[key]!r}, e.g. -p '{key}={defaults[key]!r}'")
+
+
+KIND_NAMES = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string",
+              "sequence": "a tuple or list"}
+
+
+def value_kind(value: Any) -> str | None:
+    """The kind of a hyperparameter value that a factory relies on; None when the default says nothing (None)."""
+    if isinstance(value, bool):  # before int: bool is a subclass of int
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (tuple, list)):
+        return "sequence"
+    return None
 
 
 def create_model(name: str, **hparams: Any) -> keras.Model:
