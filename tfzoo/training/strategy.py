@@ -139,7 +139,9 @@ def tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+    # A name that is not a grpc:// address is looked up through the Cloud TPU API over HTTP: off GCP that is a
+    # URLError (an OSError), which must say what to do like the other failures.
+    except (ValueError, RuntimeError, OSError, tf.errors.OpError) as error:
         raise StrategyError(f"no TPU found ({error}); name one with --tpu NAME_OR_GRPC_ADDRESS (or TPU_NAME), "
                             "or run on a TPU VM; see the README's TPU section") from None
     return tf.distribute.TPUStrategy(resolver)
