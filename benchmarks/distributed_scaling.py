@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tfzoo.training.strategy import local_tf_configs
+from tfzoo.cluster import local_tf_configs
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
 

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 
-from tfzoo.training.strategy import local_tf_configs
+from tfzoo.cluster import local_tf_configs
 
 
 def relay(stream, prefix: str) -> None:

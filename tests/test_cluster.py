@@ -25,8 +25,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tfzoo.cluster import local_tf_configs
 from tfzoo.datasets.mnist import IDX_FILES, IDX_UBYTE, load_digits
-from tfzoo.training.strategy import local_tf_configs
 from tfzoo.training.trainer import CHECKPOINT_DIR, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,8 +19,10 @@ import tensorflow as tf
 
 import tfzoo
 from tfzoo.cli import main
+from tfzoo.cluster import TFConfigError
 from tfzoo.datasets import load_dataset
-from tfzoo.training.loop import distributed_fit, steps_per_epoch
+from tfzoo.datasets.base import steps_per_epoch
+from tfzoo.training.loop import distributed_fit
 from tfzoo.training.strategy import StrategyError, auto_strategy_name, configure_logical_cpus, resolve_strategy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +55,7 @@ def test_bad_tf_config_gets_a_clear_error(monkeypatch, tf_config, message):
         monkeypatch.delenv("TF_CONFIG", raising=False)
     else:
         monkeypatch.setenv("TF_CONFIG", tf_config)
-    with pytest.raises(StrategyError, match=re.escape(message)):
+    with pytest.raises(TFConfigError, match=re.escape(message)):
         resolve_strategy("multi_worker")
 
 

@@ -16,8 +16,8 @@ import tensorflow as tf
 import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import DataError, FileDataset, load_dataset, load_files, write_tfrecord_shards
+from tfzoo.datasets.base import steps_per_epoch
 from tfzoo.export.warmup import read_warmup
-from tfzoo.training.loop import steps_per_epoch
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = REPO / "scripts" / "launch_local_workers.py"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +156,11 @@ class DataSplits(Dataset):
 
         epoch_range = tf.data.Dataset.range(epochs.start, epochs.stop)
         return distributable(epoch_range.flat_map(epoch_batches))
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Batches in one epoch; the last one may be short."""
+    return math.ceil(num_examples / batch_size)
 
 
 def distributable(

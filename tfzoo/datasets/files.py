@@ -45,9 +45,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfzoo.datasets.base import SPLITS, TASKS, DataError, Dataset, distributable
-from tfzoo.training.loop import steps_per_epoch
-from tfzoo.training.strategy import cluster_from_tf_config
+from tfzoo.cluster import cluster_from_tf_config
+from tfzoo.datasets.base import SPLITS, TASKS, DataError, Dataset, distributable, steps_per_epoch
 
 FORMATS = ("auto", "csv", "tfrecord")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")

@@ -93,7 +93,3 @@ def distributed_evaluate(model: keras.Model, strategy: tf.distribute.Strategy,
 
 def metrics_result(model: keras.Model) -> dict[str, float]:
     return {name: float(value) for name, value in model.get_metrics_result().items()}
-
-
-def steps_per_epoch(num_examples: int, batch_size: int) -> int:
-    return math.ceil(num_examples / batch_size)

@@ -19,11 +19,12 @@ import pandas as pd
 import tensorflow as tf
 
 from tfzoo.datasets import Dataset, DataSplits, load_dataset
+from tfzoo.datasets.base import steps_per_epoch
 from tfzoo.files import atomic_path, write_text_atomic
 from tfzoo.registry import ModelSpec, check_hparams, create_model, get_spec
 from tfzoo.training.callbacks import EpochScalars
 from tfzoo.training.checkpoints import EpochCheckpoint, Position, RunCheckpoint, StepCheckpoint
-from tfzoo.training.loop import distributed_evaluate, distributed_fit, steps_per_epoch
+from tfzoo.training.loop import distributed_evaluate, distributed_fit
 from tfzoo.training.plots import plot_curves
 from tfzoo.training.strategy import is_chief, resolve_strategy, strategy_name
 
