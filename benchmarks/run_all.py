@@ -9,6 +9,7 @@ BENCHMARKS = [
     ["serving_latency.py"],
     ["serving_latency.py", "--model", "text_generator", "--requests", "400", "--no-robustness"],
     ["generation_speed.py"],
+    ["streaming_data.py"],
 ]
 
 if __name__ == "__main__":

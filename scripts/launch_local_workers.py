@@ -2,12 +2,13 @@
 
     python scripts/launch_local_workers.py --workers 2 -- binary_mlp --run-dir runs/mw --epochs 10
 
-Everything after `--` goes to `tfzoo train` (with `--strategy multi_worker` added). Worker 0 is the chief and
-writes the run dir; every worker's output is printed with a `[worker i]` prefix. This is how a cluster manager
-(Kubernetes, a TFJob) runs the job, shrunk to one machine: when a worker dies, the job stops every worker and
-starts them all again with the same arguments plus `--resume`, up to --max-restarts times, so training continues
-from the last checkpoint instead of starting over (TensorFlow's multi-worker fault-tolerance model: a collective cannot
-go on without one of its members).
+Everything after `--` goes to `tfzoo train` (with `--strategy multi_worker` added). Each worker gets a GPU of its
+own when the machine has one per worker, else runs on the CPU. Worker 0 is the chief and writes the run dir; every
+worker's output is printed with a `[worker i]` prefix. This is how a cluster manager (Kubernetes, a TFJob) runs the
+job, shrunk to one machine: when a worker dies, the job stops every worker and starts them all again with the same
+arguments plus `--resume`, up to --max-restarts times, so training continues from the last checkpoint instead of
+starting over (TensorFlow's multi-worker fault-tolerance model: a collective cannot go on without one of its
+members).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import sys
 import threading
 import time
 
+import tensorflow as tf
+
 from tfzoo.cluster import local_tf_configs
 
 
@@ -28,15 +31,31 @@ def relay(stream, prefix: str) -> None:
         print(f"{prefix} {line}", end="", flush=True)
 
 
+def worker_gpus(count: int) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES for each worker: a GPU of its own when there is one per worker, else none (CPU).
+
+    Workers sharing a GPU would give the collectives (NCCL) two ranks on one device, which they refuse. A
+    CUDA_VISIBLE_DEVICES the user set is left alone (None).
+    """
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [None] * count
+    if len(tf.config.list_physical_devices("GPU")) >= count:
+        return [str(index) for index in range(count)]
+    return [""] * count
+
+
 def start_workers(count: int, train_args: list[str]) -> list[subprocess.Popen]:
     workers = []
-    for index, tf_config in enumerate(local_tf_configs(count)):
+    for index, (tf_config, gpu) in enumerate(zip(local_tf_configs(count), worker_gpus(count))):
+        devices = {} if gpu is None else {"CUDA_VISIBLE_DEVICES": gpu}
         worker = subprocess.Popen(
             [sys.executable, "-m", "tfzoo", "train", *train_args, "--strategy", "multi_worker"],
-            env={**os.environ, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            env={**os.environ, "TF_CONFIG": tf_config, **devices}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
         threading.Thread(target=relay, args=(worker.stdout, f"[worker {index}]"), daemon=True).start()
         address = json.loads(tf_config)["cluster"]["worker"][index]
-        print(f"[launcher] worker {index} pid {worker.pid} at {address}", flush=True)
+        where = "its CUDA_VISIBLE_DEVICES" if gpu is None else f"GPU {gpu}" if gpu else "CPU"
+        print(f"[launcher] worker {index} pid {worker.pid} at {address} on {where}", flush=True)
         workers.append(worker)
     return workers
 

@@ -65,7 +65,7 @@ def test_every_numeric_flag_has_a_bounded_type() -> None:
     assert not bare, f"numeric flags without a range: {bare}"
     # The walk reaches every command with numeric flags (an empty walk would test nothing).
     assert {command for command, _ in NUMERIC_FLAGS} == {"train", "export", "serve", "predict", "serving-config",
-                                                         "generate"}
+                                                         "generate", "tfrecords"}
     for _, action in NUMERIC_FLAGS:
         assert -INT64_MAX <= action.type.low <= action.type.high <= INT64_MAX
 

@@ -174,7 +174,8 @@ def test_tfjob_worker_command_resumes_after_every_worker_is_killed(tmp_path):
     run_dir, epochs = Path(flag(command, "--run-dir")), int(flag(command, "--epochs"))
     write_small_mnist(Path(flag(command, "--data-dir")))
     tf_configs = operator_tf_configs(2)
-    environment = {**os.environ, "PATH": f"{ENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    # Each pod has its own devices; two workers on this one machine run on the CPU rather than share a GPU.
+    environment = {**os.environ, "PATH": f"{ENV_BIN}{os.pathsep}{os.environ['PATH']}", "CUDA_VISIBLE_DEVICES": ""}
 
     def start(attempt: int) -> list[tuple[subprocess.Popen, Path]]:
         workers = []

@@ -60,6 +60,9 @@ def test_launcher_restarts_a_killed_job_that_names_its_data(tmp_path):
     assert killed, output[-4000:]
     assert job.returncode == 0, output[-4000:]
     assert output.count("restarting the job from its last checkpoint") == 1
+    # Both starts place each worker on the CPU or on a GPU of its own, never two on one GPU.
+    placed = re.findall(r"\[launcher\] worker (\d) pid \d+ at 127\.0\.0\.1:\d+ on (CPU|GPU \d)", output)
+    assert len(placed) == 4 and all(where in ("CPU", f"GPU {index}") for index, where in placed), placed
     config = json.loads((run_dir / "config.json").read_text())
     assert len(config["resumed_at_epochs"]) == 1 and 1 <= config["resumed_at_epochs"][0] < 4
     history = (run_dir / "history.csv").read_text().splitlines()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import platform
 import shutil
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from tfzoo.cluster import cluster_from_tf_config
 from tfzoo.datasets import Dataset, DataSplits, load_dataset
 from tfzoo.datasets.base import steps_per_epoch
 from tfzoo.files import atomic_path, write_text_atomic
@@ -114,7 +116,7 @@ def train(
 
     keras.utils.set_random_seed(seed)
     chief = is_chief(strategy)
-    write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="tfzoo-worker-"))
+    write_dir = run_dir if chief else worker_scratch_dir(run_dir)
     policy = mixed_precision_policy(strategy) if config["mixed_precision"] else None
     with precision_policy(policy), strategy.scope():
         model = create_model(name, **hparams)
@@ -205,6 +207,20 @@ def check_counts(**counts: int | None) -> None:
 def holds_run(run_dir: Path) -> bool:
     """Whether a run was started in `run_dir` (it has a config or a checkpoint)."""
     return (run_dir / CONFIG_FILE).exists() or tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR)) is not None
+
+
+def worker_scratch_dir(run_dir: Path) -> Path:
+    """The empty temporary folder a non-chief worker writes to, named by the run dir and the worker's task.
+
+    A SIGKILLed worker cannot remove its folder; the name makes the restarted worker (same run dir, same task)
+    find and clear it instead of leaving one more behind at every restart.
+    """
+    cluster = cluster_from_tf_config()
+    run = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    scratch = Path(tempfile.gettempdir()) / f"tfzoo-worker-{run}-{cluster.task_type}{cluster.task_index}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    return scratch
 
 
 def refuse_used_run_dir(run_dir: Path) -> None:
