@@ -116,6 +116,8 @@ def main() -> int:
         parser.error("leave out --strategy: the launcher runs --strategy multi_worker")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.max_restarts < 0:
+        parser.error("--max-restarts must be 0 (never restart) or more")
     return run_job(args.workers, train_args, args.max_restarts)
 
 
