@@ -16,8 +16,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from epoch_timer import EpochTimer
 
 from tfzoo.cluster import local_tf_configs
 
@@ -29,17 +30,9 @@ def measure(strategy: str, epochs: int, batch_size: int, run_dir: str) -> None:
     from tfzoo.training.strategy import resolve_strategy
 
     resolved = resolve_strategy(strategy, num_devices=2 if strategy == "mirrored" else None)
-    import keras
 
     import tfzoo
     from tfzoo.datasets import load_dataset
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds = getattr(self, "seconds", []) + [time.perf_counter() - self.started]
 
     data = load_dataset("mnist", data_dir=str(SHARED_MNIST)) if SHARED_MNIST.is_dir() else load_dataset("digits")
     timer = EpochTimer()

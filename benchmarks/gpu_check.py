@@ -22,31 +22,17 @@ import argparse
 import dataclasses
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
+from epoch_timer import EpochTimer
 from generation_speed import PROMPT_BYTES, benchmark_generator, device_name, generation_seconds, greedy_controls
 
 import tfzoo
 from tfzoo.datasets import DataSplits, load_dataset
 from tfzoo.training.strategy import resolve_strategy
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall seconds of each epoch (tfzoo's own epoch-end work, checkpoint included, runs before this)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds.append(time.perf_counter() - self.started)
 
 
 def positive(text: str) -> int:

@@ -21,25 +21,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from epoch_timer import EpochTimer
 
 import tfzoo
 from tfzoo.datasets import DataSplits, load_dataset
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall seconds of each epoch (training and validation of that epoch)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.started)
 
 
 def benchmark_data(epoch_size: int) -> DataSplits:

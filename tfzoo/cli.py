@@ -318,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="sample among the most likely tokens whose probability reaches P (default 1: all)")
     generate.add_argument("--seed", type=whole(0, INT64_MAX), metavar="N",
                           help="seed for reproducible sampling (default: random)")
+
     tfrecords = commands.add_parser(
         "tfrecords", help="write a CSV as TFRecord shards of tf.Example for --train-files and friends",
         description="Stream a CSV (optionally .gz) into N TFRecord files of tf.train.Example, one float feature per "
