@@ -182,9 +182,15 @@ def test_the_same_command_line_with_resume_continues_a_killed_run(tmp_path, caps
         error = capsys.readouterr().err
         assert len(error.strip().splitlines()) == 1 and difference in error, error
 
+    # What a writer killed mid-write leaves (atomic_path's hidden temporaries: a model.keras being saved, a
+    # config.json): the restart removes them and nothing else.
+    (run_dir / ".model.k1ll3d.tmp.keras").write_bytes(b"half a zip")
+    (run_dir / ".config.k1ll3d.tmp.json").write_text("{")
+    (run_dir / ".notes").write_text("the user's own")
     assert main(command) == 0
     config = json.loads((run_dir / "config.json").read_text())
     assert len(config["resumed_at_epochs"]) == 1
+    assert sorted(path.name for path in run_dir.glob(".*")) == [".notes"]
     model = keras.saving.load_model(run_dir / "model.keras")
     assert int(model.optimizer.iterations.numpy()) == 8 * 2
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == list(range(8))

@@ -22,7 +22,7 @@ import tensorflow as tf
 from tfzoo.cluster import cluster_from_tf_config
 from tfzoo.datasets import Dataset, DataSplits, load_dataset
 from tfzoo.datasets.base import steps_per_epoch
-from tfzoo.files import atomic_path, write_text_atomic
+from tfzoo.files import atomic_path, remove_temporaries, write_text_atomic
 from tfzoo.registry import ModelSpec, check_hparams, create_model, get_spec
 from tfzoo.training.callbacks import EpochScalars
 from tfzoo.training.checkpoints import EpochCheckpoint, Position, RunCheckpoint, StepCheckpoint
@@ -131,6 +131,7 @@ def train(
         if resume:
             config.setdefault("resumed_at_epochs", []).append(position.epoch)
             config.setdefault("resumed_at_steps", []).append(position.step)
+        remove_temporaries(write_dir)  # of a predecessor killed while it wrote model.keras, config.json, ...
         keep_history_rows(write_dir / HISTORY_FILE, position.epoch)
         write_dir.mkdir(parents=True, exist_ok=True)
         write_json(write_dir / CONFIG_FILE, config)
