@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test bench clean
 
-# The stamp makes a second `make test` skip the install unless setup.py changed.
-$(VENV)/.installed: setup.py
+# The stamp makes a second `make test` skip the install unless setup.py or the pins changed. The runtime
+# dependencies are held to the training image's pins (cluster/requirements.txt), so the suite tests what the
+# image runs.
+$(VENV)/.installed: setup.py cluster/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c cluster/requirements.txt -e '.[test]'
 	touch $@
 
 demo: $(VENV)/.installed
