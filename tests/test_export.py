@@ -26,7 +26,7 @@ from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.servable import load_servable
 from tfzoo.text.generation import generate
 
-# DESIGN.md's signature table: serving_default inputs and outputs with their dtypes.
+# The README's signature table: serving_default inputs and outputs with their dtypes.
 EXPECTED_SIGNATURES = {
     "linear_regression": ({"features": "float32"}, {"prediction": "float32"}),
     "logistic_regression": ({"features": "float32"}, {"probability": "float32", "class_id": "int64"}),

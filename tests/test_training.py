@@ -1,4 +1,4 @@
-"""tfzoo.train / tfzoo.evaluate: every model learns its task, and the run dir holds what DESIGN.md promises."""
+"""tfzoo.train / tfzoo.evaluate: every model learns its task, and the run dir holds what the README promises."""
 import csv
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""The `tfzoo` command line: one subcommand per step of the flow in DESIGN.md."""
+"""The `tfzoo` command line: one subcommand per step of the flow data -> train -> export -> validate -> serve."""
 from __future__ import annotations
 
 import argparse

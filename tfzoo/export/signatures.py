@@ -18,7 +18,7 @@ PRIMARY_OUTPUT = {"regression": "prediction", "binary": "probability", "multicla
 
 
 def task_outputs(task: str, predictions: tf.Tensor) -> dict[str, tf.Tensor]:
-    """The named outputs of a task (DESIGN.md's signature table) from the model's predictions."""
+    """The named outputs of a task (the README's signature table) from the model's predictions."""
     outputs = {PRIMARY_OUTPUT[task]: predictions}
     if task == "binary":
         outputs["class_id"] = tf.cast(predictions[:, 0] > 0.5, tf.int64)
