@@ -99,6 +99,11 @@ def test_hard_caps_hold_whatever_is_asked(model):
     controls = {name: tf.zeros([2], dtype) for name, dtype in generation.CONTROLS.items()}
     with pytest.raises(tf.errors.InvalidArgumentError, match="one value per prompt"):
         generation_functions(model)["generate"](prompt=tf.constant(["a"]), **controls)
-    too_many = [""] * (generation.MAX_PROMPTS + 1)
+    too_many = generation.MAX_PROMPTS + 1
+    controls = {name: tf.zeros([too_many], dtype) for name, dtype in generation.CONTROLS.items()}
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"at most {generation.MAX_PROMPTS} prompts"):
-        generate(model, too_many, max_new_tokens=1)
+        generation_functions(model)["generate"](prompt=tf.constant([""] * too_many), **controls)
+    # The Python API runs more prompts than that in calls of at most MAX_PROMPTS; a text does not depend on its batch.
+    prompts = [f"p{index}" for index in range(too_many)]
+    texts = generate(model, prompts, max_new_tokens=2)
+    assert len(texts) == too_many and texts[-1] == generate(model, prompts[-1:], max_new_tokens=2)[0]

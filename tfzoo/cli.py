@@ -483,11 +483,7 @@ def command_generate(args: argparse.Namespace) -> None:
         function = generation_functions(model)[GENERATE_SIGNATURE]
     controls = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
                 "top_p": args.top_p, "seed": args.seed}
-    texts = []
-    # The signature takes at most MAX_PROMPTS prompts a call; a prompt's text does not depend on its batch.
-    for start in range(0, len(args.prompt), MAX_PROMPTS):
-        texts += call_generate_signature(function, args.prompt[start:start + MAX_PROMPTS], **controls)
-    for prompt, text in zip(args.prompt, texts):
+    for prompt, text in zip(args.prompt, call_generate_signature(function, args.prompt, **controls)):
         print(json.dumps({"prompt": prompt, "text": text}, ensure_ascii=False))
 
 

@@ -97,7 +97,9 @@ def call_generate_signature(
     top_p: float = DEFAULTS["top_p"],
     seed: int | None = None,
 ) -> list[str]:
-    """Run a "generate" signature (compiled here, or of a loaded export) with one set of controls for every prompt."""
+    """Run a "generate" signature (compiled here, or of a loaded export) with one set of controls for every prompt.
+
+    Prompts go MAX_PROMPTS to a call (the signature's cap): a prompt's text does not depend on its batch."""
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     controls = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                 "seed": -1 if seed is None else seed}
@@ -105,9 +107,13 @@ def call_generate_signature(
         dtype = CONTROLS[name]
         if dtype.is_integer and not dtype.min <= value <= dtype.max:
             raise ValueError(f"{name}={value} is outside {dtype.name}'s range {dtype.min}..{dtype.max}")
-    inputs = {name: tf.fill([len(prompts)], tf.constant(value, CONTROLS[name])) for name, value in controls.items()}
-    texts = function(prompt=tf.constant([text.encode("utf-8") for text in prompts], tf.string), **inputs)[TEXT]
-    return [text.decode("utf-8") for text in texts.numpy()]
+    texts = []
+    for start in range(0, len(prompts), MAX_PROMPTS):
+        batch = prompts[start:start + MAX_PROMPTS]
+        inputs = {name: tf.fill([len(batch)], tf.constant(value, CONTROLS[name])) for name, value in controls.items()}
+        outputs = function(prompt=tf.constant([text.encode("utf-8") for text in batch], tf.string), **inputs)[TEXT]
+        texts += [text.decode("utf-8") for text in outputs.numpy()]
+    return texts
 
 
 def _compile(model_ref: weakref.ref, use_cache: bool) -> dict[str, Any]:
