@@ -117,6 +117,20 @@ def test_csv_width_sets_the_model_input(tmp_path):
     assert result.model.input_shape == (None, 7)
 
 
+def test_evaluate_and_export_refuse_data_that_changed_since_training(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [",".join(map(str, row)) for row in rng.normal(size=(200, 4))]
+    (tmp_path / "data.csv").write_text("\n".join(["a,b,c,y", *rows]) + "\n")
+    data = tfzoo.datasets.load_csv(tmp_path / "data.csv", "y", task="regression")
+    run = tfzoo.train("linear_regression", dataset=data, epochs=1, run_dir=tmp_path / "run", verbose=0).run_dir
+    assert set(tfzoo.evaluate(run, verbose=0)) >= {"loss"}
+    (tmp_path / "data.csv").write_text("\n".join(["a,b,c,y", *rows[:-1], "0,0,0,0"]) + "\n")  # one row edited
+    for step in (lambda: tfzoo.evaluate(run, verbose=0), lambda: tfzoo.export(run, tmp_path / "models")):
+        with pytest.raises(ValueError, match="the data behind .* changed since training"):
+            step()
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").rglob("saved_model.pb"))
+
+
 def test_model_and_data_task_mismatch_is_refused(tmp_path):
     with pytest.raises(ValueError, match="regression model but dataset 'digits' is a multiclass task"):
         tfzoo.train("linear_regression", dataset="digits", run_dir=tmp_path / "run")

@@ -21,14 +21,13 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from tfzoo.datasets import load_dataset
 from tfzoo.datasets.text import example_prompts
 from tfzoo.export.signatures import IMAGE_BYTES_INPUT, IMAGE_BYTES_SIGNATURE, serving_functions
 from tfzoo.export.warmup import write_warmup
 from tfzoo.registry import get_spec
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE, scan_versions
 from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT
-from tfzoo.training.trainer import CONFIG_FILE, MODEL_FILE, TrainResult, load_run, package_versions
+from tfzoo.training.trainer import CONFIG_FILE, MODEL_FILE, TrainResult, load_run, package_versions, run_data
 
 METADATA_FILE = "tfzoo.json"
 STAGING_PREFIX = ".staging-"  # hidden: TF Serving skips it
@@ -85,9 +84,7 @@ def export(
                               f"pass another --version or leave it out to take the next free one "
                               f"({next_version(model_dir)})")
 
-    data = load_dataset(**config["dataset"])
-    if data.fingerprint != config["dataset_fingerprint"]:
-        raise ValueError(f"the held-out data of {run_dir} changed since training; cannot build warm-up requests")
+    data = run_data(run_dir, config)  # warm-up requests come from its held-out split
     with staging_folder(model_dir) as staging:
         staged = staging / str(version)
         write_saved_model(model, spec, staged)

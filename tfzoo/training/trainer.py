@@ -262,12 +262,9 @@ def resumed_data(run_dir: Path, config: dict[str, Any], dataset: str | Dataset |
         raise ValueError(f"a resumed run keeps the hyperparameters and data it started with: dataset is "
                          f"{stored_name!r} in {CONFIG_FILE} but {dataset!r} was given; give the same data or leave "
                          "it out (or start a new run in another --run-dir)")
-    if isinstance(dataset, Dataset):
-        data = dataset
-    elif dataset is None:
-        data = load_dataset(**config["dataset"])
-    else:
-        data = load_dataset(dataset, seed=config["seed"])
+    if dataset is None:
+        return run_data(run_dir, config)
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, seed=config["seed"])
     if data.fingerprint != config["dataset_fingerprint"]:
         raise ValueError(f"a resumed run keeps the hyperparameters and data it started with: the data given "
                          f"({data.name}, fingerprint {data.fingerprint[:12]}) is not the data of {run_dir} "
@@ -334,13 +331,18 @@ def evaluate(run_dir: str | Path, *, verbose: int | str = "auto") -> dict[str, f
     """Reload a run's model and dataset and return its metrics on the held-out test split."""
     run_dir = Path(run_dir)
     config, model = load_run(run_dir)
+    return evaluate_model(model, run_data(run_dir, config), config["batch_size"], verbose=verbose)
+
+
+def run_data(run_dir: Path, config: dict[str, Any]) -> Dataset:
+    """The data a run was trained on, rebuilt from its config.json; ValueError when it no longer gives the same
+    examples (its fingerprint differs), since held-out metrics and warm-up requests would then come from other data.
+    """
     data = load_dataset(**config["dataset"])
     if data.fingerprint != config["dataset_fingerprint"]:
-        raise ValueError(
-            f"the data behind {run_dir} changed since training (fingerprint differs): "
-            f"{config['dataset']} no longer gives the same examples, so held-out metrics would not be comparable"
-        )
-    return evaluate_model(model, data, config["batch_size"], verbose=verbose)
+        raise ValueError(f"the data behind {run_dir} changed since training (fingerprint differs): "
+                         f"{config['dataset']} no longer gives the same examples; restore that data or train again")
+    return data
 
 
 def load_run(run_dir: str | Path) -> tuple[dict[str, Any], keras.Model]:
