@@ -10,7 +10,7 @@ from tfzoo.datasets.base import TASKS, DataError, DataSplits
 from tfzoo.datasets.splits import random_splits
 
 
-def _read(path: Path) -> pd.DataFrame:
+def read_csv_file(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"CSV file not found: {path}; check the path and the file name")
     try:
@@ -63,7 +63,7 @@ def load_csv(
     path = Path(path).expanduser().resolve()
     if task not in TASKS:
         raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    frame = _read(path)
+    frame = read_csv_file(path)
     if target not in frame.columns:
         raise DataError(
             f"{path} has no column {target!r}; its columns are {', '.join(map(str, frame.columns))}. "

@@ -14,8 +14,8 @@ import numpy as np
 
 from tfzoo.datasets.base import DataError, DataSplits
 from tfzoo.datasets.splits import split_indices
-from tfzoo.datasets.tabular import _read as read_csv_file
-from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, is_byte, text_tokens
+from tfzoo.datasets.tabular import read_csv_file
+from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, text_tokens
 
 DEFAULT_LENGTH = 256  # tokens per example; the text generator's context follows it
 PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
@@ -34,7 +34,7 @@ def python_docs(*, seed: int = 0, max_length: int = DEFAULT_LENGTH) -> DataSplit
         raise DataError("this Python lacks pydoc_data (the text behind help()); install your distribution's full "
                         "Python standard library, or train on your own text with --text-file FILE") from error
     names = sorted(topics)
-    return _language_model_splits(
+    return language_model_splits(
         [topics[name] for name in names], name="python_docs", seed=seed, max_length=max_length,
         validation_fraction=0.15, test_fraction=0.15,
         source={"name": "python_docs", "seed": seed, "max_length": max_length},
@@ -56,7 +56,7 @@ def text_file(
     except UnicodeDecodeError as error:
         raise DataError(f"{path} is not UTF-8 text ({error}); save it as UTF-8") from None
     documents = [part.strip() for part in PARAGRAPH_BREAK.split(text) if part.strip()]
-    return _language_model_splits(
+    return language_model_splits(
         documents, name="text_file", seed=seed, max_length=max_length,
         validation_fraction=validation_fraction, test_fraction=test_fraction,
         source={"name": "text_file", "seed": seed, "path": str(path), "max_length": max_length,
@@ -101,17 +101,6 @@ def headline_csv(
     )
 
 
-def example_prompts(x: np.ndarray, max_bytes: int = 64) -> list[str]:
-    """Prompts made of examples x [N, T]: a headline example's article, else the first `max_bytes` bytes of text.
-
-    For warm-up requests and checks on held-out data; bytes cut inside a character are dropped.
-    """
-    prompts = []
-    for row in x:
-        separator = np.flatnonzero(row == SEPARATOR)
-        tokens = row[1 : separator[0]] if len(separator) else row[:max_bytes]
-        prompts.append(bytes(tokens[is_byte(tokens)].astype(np.uint8)).decode("utf-8", errors="ignore"))
-    return prompts
 
 
 def _headline_example(article: str, headline: str, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +114,7 @@ def _headline_example(article: str, headline: str, length: int) -> tuple[np.ndar
     return x, y
 
 
-def _language_model_splits(
+def language_model_splits(
     documents: list[str], *, name: str, seed: int, max_length: int, validation_fraction: float,
     test_fraction: float, source: dict[str, Any], description: str,
 ) -> DataSplits:

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from tfzoo.datasets.text import example_prompts
+from tfzoo.text.tokenizer import example_prompts
 from tfzoo.export.signatures import IMAGE_BYTES_INPUT, IMAGE_BYTES_SIGNATURE, serving_functions
 from tfzoo.export.warmup import write_warmup
 from tfzoo.registry import get_spec

@@ -49,3 +49,15 @@ def text_tokens(text: str, max_bytes: int | None = None) -> np.ndarray:
 def is_byte(token_ids: np.ndarray | tf.Tensor) -> np.ndarray | tf.Tensor:
     """True where a token is a byte (not a special token)."""
     return token_ids < NUM_BYTES
+
+def example_prompts(x: np.ndarray, max_bytes: int = 64) -> list[str]:
+    """Prompts made of examples x [N, T]: a headline example's article, else the first `max_bytes` bytes of text.
+
+    For warm-up requests and checks on held-out data; bytes cut inside a character are dropped.
+    """
+    prompts = []
+    for row in x:
+        separator = np.flatnonzero(row == SEPARATOR)
+        tokens = row[1 : separator[0]] if len(separator) else row[:max_bytes]
+        prompts.append(bytes(tokens[is_byte(tokens)].astype(np.uint8)).decode("utf-8", errors="ignore"))
+    return prompts

@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import hashlib
 import json
-import platform
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,27 +12,38 @@ from typing import Any
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
-from tfzoo.cluster import cluster_from_tf_config
 from tfzoo.datasets import Dataset, DataSplits, load_dataset
 from tfzoo.datasets.base import steps_per_epoch
-from tfzoo.files import atomic_path, remove_temporaries, write_text_atomic
+from tfzoo.files import atomic_path, remove_temporaries
 from tfzoo.registry import ModelSpec, check_hparams, create_model, get_spec
+from tfzoo.run_dir import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    CURVES_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    TENSORBOARD_DIR,
+    default_run_dir,
+    holds_run,
+    keep_history_rows,
+    load_run,
+    now,
+    package_versions,
+    read_config,
+    read_history,
+    refuse_used_run_dir,
+    run_data,
+    worker_scratch_dir,
+    write_json,
+)
 from tfzoo.training.callbacks import EpochScalars
 from tfzoo.training.checkpoints import EpochCheckpoint, Position, RunCheckpoint, StepCheckpoint
 from tfzoo.training.loop import distributed_evaluate, distributed_fit
 from tfzoo.training.plots import plot_curves
 from tfzoo.training.strategy import is_chief, resolve_strategy, strategy_name
-
-MODEL_FILE = "model.keras"
-CONFIG_FILE = "config.json"
-HISTORY_FILE = "history.csv"
-CURVES_FILE = "curves.png"
-METRICS_FILE = "metrics.json"
-TENSORBOARD_DIR = "tensorboard"
-CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass
@@ -205,32 +212,10 @@ def check_counts(**counts: int | None) -> None:
             raise ValueError(f"{key} must be >= {minimum[key]} ({meaning[key]}), got {value}")
 
 
-def holds_run(run_dir: Path) -> bool:
-    """Whether a run was started in `run_dir` (it has a config or a checkpoint)."""
-    return (run_dir / CONFIG_FILE).exists() or tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR)) is not None
 
 
-def worker_scratch_dir(run_dir: Path) -> Path:
-    """The empty temporary folder a non-chief worker writes to, named by the run dir and the worker's task.
-
-    A SIGKILLed worker cannot remove its folder; the name makes the restarted worker (same run dir, same task)
-    find and clear it instead of leaving one more behind at every restart.
-    """
-    cluster = cluster_from_tf_config()
-    run = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
-    scratch = Path(tempfile.gettempdir()) / f"tfzoo-worker-{run}-{cluster.task_type}{cluster.task_index}"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    return scratch
 
 
-def refuse_used_run_dir(run_dir: Path) -> None:
-    """A run dir is written once: a finished run is never overwritten, an unfinished one is resumed."""
-    if (run_dir / MODEL_FILE).exists():
-        raise FileExistsError(f"{run_dir} already holds a trained run; pass another --run-dir (or remove it)")
-    if tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR)) is not None:
-        raise FileExistsError(f"{run_dir} holds an unfinished run; continue it with --resume "
-                              "(or pass another --run-dir)")
 
 
 def resumed_config(run_dir: Path, name: str, settings: dict[str, Any], hparams: dict[str, Any]) -> dict:
@@ -240,7 +225,7 @@ def resumed_config(run_dir: Path, name: str, settings: dict[str, Any], hparams: 
                                 "it cannot be resumed: start the run in another --run-dir")
     if (run_dir / MODEL_FILE).exists():
         raise FileExistsError(f"{run_dir} is a finished run (it has {MODEL_FILE}); there is nothing to resume")
-    config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    config = read_config(run_dir)
     if config["model"] != name:
         raise ValueError(f"{run_dir} is a run of {config['model']}, not {name}")
     given = {key: value for key, value in settings.items() if value is not None}
@@ -296,35 +281,12 @@ def precision_policy(policy: str | None) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-def keep_history_rows(path: Path, finished_epochs: int) -> None:
-    """Keep the history rows of the epochs the checkpoint finished; the others are logged again when they end."""
-    history = history_frame(path)
-    if finished_epochs == 0 or history.empty:
-        path.unlink(missing_ok=True)  # the CSV logger starts the file again, header included
-    else:
-        write_text_atomic(path, history[history["epoch"] < finished_epochs].to_csv(index=False))
 
 
-def read_history(path: Path) -> dict[str, list[float]]:
-    """Per-epoch metrics from history.csv (every epoch of the run, resumed parts included).
-
-    The row of an epoch a resume continued part-way has training metrics over the steps run after the resume
-    (NaN when none were left) and validation metrics as usual.
-    """
-    history = history_frame(path)
-    return {column: [float(v) for v in history[column]] for column in history.columns if column != "epoch"}
 
 
-def history_frame(path: Path) -> pd.DataFrame:
-    """history.csv as a table; empty when the run has none yet (stopped before an epoch ended)."""
-    try:
-        return pd.read_csv(path)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return pd.DataFrame()
 
 
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def evaluate(run_dir: str | Path, *, verbose: int | str = "auto") -> dict[str, float]:
@@ -334,26 +296,8 @@ def evaluate(run_dir: str | Path, *, verbose: int | str = "auto") -> dict[str, f
     return evaluate_model(model, run_data(run_dir, config), config["batch_size"], verbose=verbose)
 
 
-def run_data(run_dir: Path, config: dict[str, Any]) -> Dataset:
-    """The data a run was trained on, rebuilt from its config.json; ValueError when it no longer gives the same
-    examples (its fingerprint differs), since held-out metrics and warm-up requests would then come from other data.
-    """
-    data = load_dataset(**config["dataset"])
-    if data.fingerprint != config["dataset_fingerprint"]:
-        raise ValueError(f"the data behind {run_dir} changed since training (fingerprint differs): "
-                         f"{config['dataset']} no longer gives the same examples; restore that data or train again")
-    return data
 
 
-def load_run(run_dir: str | Path) -> tuple[dict[str, Any], keras.Model]:
-    """The config and trained model of a run dir, with a clear error when it is not one."""
-    run_dir = Path(run_dir)
-    missing = [f for f in (CONFIG_FILE, MODEL_FILE) if not (run_dir / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{run_dir} is not a finished tfzoo run dir: missing {', '.join(missing)}; "
-                                f"train one with `tfzoo train MODEL --run-dir {run_dir}`")
-    config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-    return config, keras.saving.load_model(run_dir / MODEL_FILE)
 
 
 def evaluate_model(model: keras.Model, data: DataSplits, batch_size: int, *,
@@ -393,19 +337,6 @@ def fit_hparams_to_data(spec: ModelSpec, data: DataSplits, hparams: dict[str, An
     return fitted
 
 
-def default_run_dir(name: str) -> Path:
-    """runs/MODEL/YYYYmmdd-HHMMSS under the working directory."""
-    return Path("runs") / name / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def package_versions() -> dict[str, str]:
-    """Versions that decide whether a run can be reproduced."""
-    from tfzoo import __version__
 
-    return {"tfzoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "pandas": pd.__version__, "python": platform.python_version()}
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write a JSON file atomically, pretty-printed for people."""
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,115 @@
+"""Language modelling over byte tokens: next-token logits, and prompts in / text out when served."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from tfzoo.tasks.base import Request, Task, check_data_task
+from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT, TEXT, generation_functions
+from tfzoo.text.tokenizer import PAD, SEPARATOR, example_prompts, is_byte
+
+if TYPE_CHECKING:
+    from tfzoo.registry import ModelSpec
+
+
+class LanguageModel(Task):
+    """Token ids [N, T] -> next-token logits [N, T, vocabulary]; targets equal to the padding token are left out of
+    the loss and the metrics. Served as strings: `serving_default` (prompt -> text, greedy) and `generate` (with
+    per-prompt controls), the whole decoding loop in the graph (see tfzoo.text.generation)."""
+
+    name = "language_model"
+
+    def loss(self) -> keras.losses.Loss:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
+
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [TokenAccuracy(), BitsPerByte()]
+
+    def fit_hparams(self, spec: ModelSpec, data: Any, hparams: dict[str, Any]) -> dict[str, Any]:
+        """max_length follows the data's sequence length, headline whether the data holds article/headline pairs."""
+        check_data_task(self, spec, data)
+        fitted = dict(hparams)
+        (length,) = data.input_shape
+        if fitted.setdefault("max_length", length) < length:
+            raise ValueError(f"max_length={fitted['max_length']} is shorter than the data's {length}-token sequences; "
+                             "leave max_length out and tfzoo takes it from the data")
+        headline = bool(np.any(data.x_train == SEPARATOR))  # article ⟨sep⟩ headline pairs make a headline model
+        if fitted.setdefault("headline", headline) != headline:
+            raise ValueError(f"headline={fitted['headline']} does not match the data ({data.name} "
+                             f"{'holds' if headline else 'has no'} article/headline pairs); leave headline out")
+        return fitted
+
+    def serving_functions(self, model: keras.Model) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
+        return generation_functions(model)
+
+    def warmup_requests(self, model: keras.Model, held_out: np.ndarray) -> list[Request]:
+        """Prompts from held-out examples through serving_default (greedy), and through the controls signature
+        greedy and sampled with seeds. Few and short (a step per token), yet every path of the graph runs."""
+        prompts = np.array([text.encode("utf-8") for text in example_prompts(held_out[:8])], dtype=object)
+        settings = [(0.0, 0, 1.0), (0.8, 20, 1.0), (0.8, 0, 0.9), (1.0, 1, 1.0)]
+        temperature, top_k, top_p = np.array(settings[: len(prompts)]).T
+        controls = {PROMPT: prompts[: len(temperature)], "max_new_tokens": np.full(len(temperature), 16, np.int32),
+                    "temperature": temperature.astype(np.float32), "top_k": top_k.astype(np.int32),
+                    "top_p": top_p.astype(np.float32), "seed": np.arange(len(temperature), dtype=np.int64)}
+        return [("serving_default", {PROMPT: prompts[:1]}), ("serving_default", {PROMPT: prompts}),
+                (GENERATE_SIGNATURE, controls)]
+
+    def reference_outputs(self, model: keras.Model, request: Request) -> dict[str, np.ndarray]:
+        """The text the trained model generates in this process for the request (greedy and seeded sampling alike:
+        the same prompts, controls and seeds give the same text)."""
+        signature, inputs = request
+        return {TEXT: generation_functions(model)[signature](**inputs)[TEXT].numpy()}
+
+
+class _TargetSum(keras.metrics.Metric):
+    """Sum of a per-target value over the targets that are not padding, divided by a count of targets."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def measure(self, y_true, y_pred):
+        """(value per target, which targets to count) for int targets [B, T] and logits [B, T, V]."""
+        raise NotImplementedError
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        y_true = ops.cast(y_true, "int32")
+        values, counted = self.measure(y_true, y_pred)
+        self.total.assign_add(ops.sum(ops.where(y_true != PAD, ops.cast(values, "float32"), 0.0)))
+        self.count.assign_add(ops.sum(ops.cast(counted, "float32")))
+
+    def result(self):
+        return self.total / ops.maximum(self.count, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="tfzoo")
+class TokenAccuracy(_TargetSum):
+    """Share of next-token targets whose most likely token is right (padding targets left out)."""
+
+    def __init__(self, name: str = "accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def measure(self, y_true, y_pred):
+        return ops.argmax(y_pred, axis=-1) == y_true, y_true != PAD
+
+
+@keras.saving.register_keras_serializable(package="tfzoo")
+class BitsPerByte(_TargetSum):
+    """Cross-entropy in bits summed over every target (bytes and ⟨end⟩), divided by the number of byte targets.
+
+    The usual measure of a byte-level language model: the bits needed to code the text, per byte of text.
+    """
+
+    def __init__(self, name: str = "bits_per_byte", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def measure(self, y_true, y_pred):
+        nats = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        return nats / math.log(2.0), is_byte(y_true)
