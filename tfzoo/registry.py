@@ -1,6 +1,15 @@
-"""The model registry: plain factory functions registered by name, built with `create_model`."""
+"""The model registry: plain factory functions registered by name, built with `create_model`.
+
+The built-in factories and those of installed plug-ins are registered on first use: a distribution that declares
+an entry point in the `tfzoo.models` group (in pyproject.toml: `[project.entry-points."tfzoo.models"]
+my_models = "my_package.models"`) has that module imported, and its `@tfzoo.register` factories are then seen by
+`tfzoo list`, `tfzoo train` and the rest like the built-in ones. A factory registered in a user's own module is
+seen by the Python API once that module is imported.
+"""
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -8,8 +17,12 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-# What a model predicts decides its loss, metrics and serving outputs; see tfzoo.models.common.
-TASKS = ("regression", "binary", "multiclass", "language_model")
+from tfzoo.tasks import Task, get_task
+
+ENTRY_POINT_GROUP = "tfzoo.models"
+# The modules of the built-in factories, imported (and so registered) on first use of the registry.
+BUILTIN_MODULES = ("tfzoo.models.regression", "tfzoo.models.mlp", "tfzoo.models.cnn", "tfzoo.models.lstm",
+                   "tfzoo.text.model")
 
 
 @dataclass(frozen=True)
@@ -18,9 +31,8 @@ class ModelSpec:
 
     name: str
     factory: Callable[..., keras.Model]
-    task: str
+    task: Task  # what the model predicts: its loss, metrics, serving signatures, ... (see tfzoo.tasks)
     default_dataset: str
-    serving_input: str  # name of the input tensor in the exported signature, e.g. "image"
     epochs: int  # training defaults, taken from the source example
     batch_size: int
     description: str
@@ -33,15 +45,14 @@ _REGISTRY: dict[str, ModelSpec] = {}
 def register(
     name: str,
     *,
-    task: str,
+    task: str | Task,
     default_dataset: str,
-    serving_input: str,
     epochs: int,
     batch_size: int,
 ) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
-    """Register a factory. Every factory parameter must be keyword-only with a default."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    """Register a factory under `name`. Every factory parameter must be keyword-only with a default; `task` is
+    a task name (see `tfzoo.tasks.list_tasks()`) or a Task; `epochs` and `batch_size` are its training defaults."""
+    task = get_task(task)
 
     def decorator(factory: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
         if name in _REGISTRY:
@@ -58,7 +69,6 @@ def register(
             factory=factory,
             task=task,
             default_dataset=default_dataset,
-            serving_input=serving_input,
             epochs=epochs,
             batch_size=batch_size,
             description=description,
@@ -69,13 +79,41 @@ def register(
     return decorator
 
 
+_loaded = False
+
+
+class PluginError(ValueError):
+    """A `tfzoo.models` plug-in failed to import."""
+
+
+def load_models() -> None:
+    """Import the built-in factories and every `tfzoo.models` entry point once; a plug-in that fails to import is
+    an error naming it and its distribution."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry_point.load()
+        except Exception as error:  # whatever a plug-in raises, say which one it is
+            distribution = entry_point.dist.name if entry_point.dist else "an unknown distribution"
+            raise PluginError(f"the tfzoo.models entry point {entry_point.name} = {entry_point.value} (from "
+                              f"{distribution}) failed to import: {type(error).__name__}: {error}; fix or uninstall "
+                              "that plug-in") from error
+
+
 def list_models() -> list[str]:
     """Names of every registered model, sorted."""
+    load_models()
     return sorted(_REGISTRY)
 
 
 def get_spec(name: str) -> ModelSpec:
     """The spec of a registered model; ValueError listing the known names otherwise."""
+    load_models()
     try:
         return _REGISTRY[name]
     except KeyError:

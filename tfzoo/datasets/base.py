@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfzoo.tasks import get_task
+
 SPLITS = ("train", "validation", "test")
-TASKS = ("regression", "binary", "multiclass", "language_model")
 
 
 class DataError(ValueError):
@@ -86,8 +87,7 @@ class DataSplits(Dataset):
     _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        get_task(self.task)  # a registered task, or ValueError naming the known ones
         arrays = {
             "train": (self.x_train, self.y_train),
             "validation": (self.x_val, self.y_val),

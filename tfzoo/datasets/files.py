@@ -46,7 +46,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfzoo.cluster import cluster_from_tf_config
-from tfzoo.datasets.base import SPLITS, TASKS, DataError, Dataset, distributable, steps_per_epoch
+from tfzoo.datasets.base import SPLITS, DataError, Dataset, distributable, steps_per_epoch
+from tfzoo.tasks import get_task
 
 FORMATS = ("auto", "csv", "tfrecord")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
@@ -104,7 +105,7 @@ class _FileStats:
     rows: int
     digest: str
     labels: frozenset[float]  # distinct target values, up to MAX_TRACKED_LABELS
-    whole: bool  # every target value is a whole number >= 0
+    odd_label: float | None  # a target value that is not a whole number >= 0, if there is one
 
 
 class FileDataset(Dataset):
@@ -207,9 +208,7 @@ class FileDataset(Dataset):
 
     def _labelled(self, features: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Labels in the dtype and shape DataSplits uses: int64 [N] for multiclass, else float32 [N, 1]."""
-        if self.task == "multiclass":
-            return features, tf.cast(target, tf.int64)
-        return features, target[:, None]
+        return features, get_task(self.task).label_tensor(target)
 
 
 def load_files(
@@ -229,8 +228,11 @@ def load_files(
     task is 'regression', 'binary' or 'multiclass', or None to infer it from the target values. `seed` is kept
     in `source` for load_dataset; the training order takes the trainer's seed. Reads every file once.
     """
-    if task is not None and task not in TASKS[:3]:
-        raise DataError(f"task must be one of regression, binary, multiclass (or None to infer it), got {task!r}")
+    if task is not None:
+        try:
+            get_task(task)
+        except ValueError as error:
+            raise DataError(str(error)) from None
     if file_format not in FORMATS:
         raise DataError(f"file_format must be one of {', '.join(FORMATS)}, got {file_format!r}")
     if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, int) or shuffle_buffer < 1:
@@ -425,7 +427,7 @@ def _count(path: str, schema: _Schema) -> _FileStats:
     dataset = schema.records(tf.constant(path), tf.constant(_compression(path))).batch(COUNT_CHUNK)
     dataset = dataset.map(schema.parse)
     digest = hashlib.sha256()
-    rows, labels, whole = 0, set(), True
+    rows, labels, odd_label = 0, set(), None
     iterator = iter(dataset)
     while True:
         try:
@@ -442,12 +444,14 @@ def _count(path: str, schema: _Schema) -> _FileStats:
         digest.update(features.tobytes())
         digest.update(target.tobytes())
         rows += len(target)
-        whole = whole and bool(np.all(target == np.round(target)) and np.all(target >= 0))
+        odd = (target != np.round(target)) | (target < 0)
+        if odd_label is None and odd.any():
+            odd_label = float(target[np.argmax(odd)])
         if len(labels) < MAX_TRACKED_LABELS:
             labels.update(np.unique(target).tolist())
     if rows == 0:
         raise DataError(f"{path} has no data rows; add rows or leave the file out of the glob")
-    return _FileStats(rows, digest.hexdigest(), frozenset(labels), whole)
+    return _FileStats(rows, digest.hexdigest(), frozenset(labels), odd_label)
 
 
 def _locate(path: str, schema: _Schema, offset: int, error: tf.errors.OpError) -> DataError:
@@ -466,26 +470,32 @@ def _locate(path: str, schema: _Schema, offset: int, error: tf.errors.OpError) -
 
 
 def _task(task: str | None, target: str, stats: dict[str, _FileStats]) -> tuple[str, int | None]:
-    """The task (given, or inferred by the module docstring's rule) and class count, checked against every file."""
+    """The task (given, or inferred by the module docstring's rule) and class count; the task checks the labels of
+    every file (the distinct values seen, and a value that is not a class id if one was seen)."""
     labels = set().union(*(s.labels for s in stats.values()))
-    whole = all(s.whole for s in stats.values())
     if task is None:
         if labels <= {0.0, 1.0}:
             task = "binary"
-        elif whole and len(labels) <= MAX_INFERRED_CLASSES:
+        elif all(s.odd_label is None for s in stats.values()) and len(labels) <= MAX_INFERRED_CLASSES:
             task = "multiclass"
         else:
             task = "regression"
-    for path, file_stats in stats.items():
-        shown = ", ".join(f"{v:g}" for v in sorted(file_stats.labels)[:10]) + (
-            ", ..." if len(file_stats.labels) > 10 else "")
-        if task == "binary" and not file_stats.labels <= {0.0, 1.0}:
-            raise DataError(f"{path}: a binary task needs target {target!r} to hold only 0 and 1, found {shown}; "
-                            "map the two classes to 0 and 1")
-        if task == "multiclass" and not file_stats.whole:
-            raise DataError(f"{path}: a multiclass task needs target {target!r} to hold class ids 0, 1, 2, ..., "
-                            f"found {shown}; encode the classes as integers")
-    return task, (int(max(labels)) + 1 if task == "multiclass" else None)
+    check = get_task(task).labels
+    try:
+        for path, file_stats in stats.items():
+            try:
+                check(_seen_labels(file_stats), target)
+            except ValueError as error:
+                raise DataError(f"{path}: {error}") from None
+        _, num_classes = check(np.array(sorted(labels)), target)
+    except ValueError as error:  # a task that reads no labels from a column
+        raise DataError(f"{error}; streamed files hold regression, binary or multiclass labels") from None
+    return task, num_classes
+
+
+def _seen_labels(stats: _FileStats) -> np.ndarray:
+    """The label values one file was seen to hold, for the task's check."""
+    return np.array(sorted(stats.labels | ({stats.odd_label} if stats.odd_label is not None else set())))
 
 
 def write_tfrecord_shards(csv_path: str, out_dir: str, num_shards: int) -> list[str]:

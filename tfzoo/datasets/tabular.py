@@ -6,11 +6,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tfzoo.datasets.base import TASKS, DataError, DataSplits
+from tfzoo.datasets.base import DataError, DataSplits
 from tfzoo.datasets.splits import random_splits
+from tfzoo.tasks import get_task
 
 
 def read_csv_file(path: Path) -> pd.DataFrame:
+    """A CSV file as a table; DataError when it is missing, unreadable or has no rows."""
     if not path.is_file():
         raise DataError(f"CSV file not found: {path}; check the path and the file name")
     try:
@@ -24,26 +26,6 @@ def read_csv_file(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _labels(frame: pd.DataFrame, target: str, task: str, path: Path) -> tuple[np.ndarray, int | None]:
-    """Labels in the dtype and shape the task needs (see DataSplits), and the class count for multiclass."""
-    values = frame[target].to_numpy(dtype=np.float64)
-    found = np.unique(values)
-    shown = ", ".join(f"{v:g}" for v in found[:10]) + (", ..." if len(found) > 10 else "")
-    if task == "binary":
-        if not np.isin(found, (0, 1)).all():
-            raise DataError(
-                f"{path}: a binary task needs target {target!r} to hold only 0 and 1, found {shown}; "
-                f"map the two classes to 0 and 1 (e.g. df[{target!r}] = (df[{target!r}] == POSITIVE).astype(int))"
-            )
-        return values.astype(np.float32)[:, None], None
-    if task == "multiclass":
-        if not (np.all(found == np.round(found)) and found.min() >= 0):
-            raise DataError(
-                f"{path}: a multiclass task needs target {target!r} to hold class ids 0, 1, 2, ..., found {shown}; "
-                f"encode the classes as integers (e.g. df[{target!r}].astype('category').cat.codes)"
-            )
-        return values.astype(np.int64), int(found.max()) + 1
-    return values.astype(np.float32)[:, None], None
 
 
 def load_csv(
@@ -61,8 +43,10 @@ def load_csv(
     `seed` and cut into train / validation / test by the fractions.
     """
     path = Path(path).expanduser().resolve()
-    if task not in TASKS:
-        raise DataError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    try:
+        labels = get_task(task).labels
+    except ValueError as error:
+        raise DataError(str(error)) from None
     frame = read_csv_file(path)
     if target not in frame.columns:
         raise DataError(
@@ -87,7 +71,10 @@ def load_csv(
             f"{len(frame)} rows are affected. Fill them (df.fillna(...)) or drop those rows (df.dropna()), "
             "and save the CSV again"
         )
-    y, num_classes = _labels(frame, target, task, path)
+    try:
+        y, num_classes = labels(frame[target].to_numpy(dtype=np.float64), target)
+    except ValueError as error:  # the task says what the column must hold
+        raise DataError(f"{path}: {error}") from None
     x = frame[features].to_numpy(dtype=np.float32)
     return random_splits(
         x, y,

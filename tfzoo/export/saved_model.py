@@ -1,9 +1,11 @@
-"""`export`: a trained run -> MODEL_BASE/NAME/VERSION/, TF Serving's layout, whole or not at all."""
+"""`export` and `export_model`: a trained run, or any Keras model, -> MODEL_BASE/NAME/VERSION/, TF Serving's layout,
+whole or not at all."""
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -12,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +23,17 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from tfzoo.text.tokenizer import example_prompts
-from tfzoo.export.signatures import IMAGE_BYTES_INPUT, IMAGE_BYTES_SIGNATURE, serving_functions
-from tfzoo.export.warmup import write_warmup
+from tfzoo.export.signatures import KerasSignatures
+from tfzoo.export.warmup import REFERENCE_FILE, write_reference, write_warmup
 from tfzoo.registry import get_spec
+from tfzoo.run_dir import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_run, package_versions, run_data, weights_digest
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE, scan_versions
-from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT
-from tfzoo.training.trainer import CONFIG_FILE, MODEL_FILE, TrainResult, load_run, package_versions, run_data
+from tfzoo.tasks import Request, Task, get_task
+from tfzoo.tasks.base import WARMUP_BATCH_SIZES
 
 METADATA_FILE = "tfzoo.json"
 STAGING_PREFIX = ".staging-"  # hidden: TF Serving skips it
 STAGING_LOCK = "lock"  # in each staging folder, flock-ed by its export for as long as it runs
-WARMUP_BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 # TF Serving puts model names in REST paths (/v1/models/NAME) and folder names.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -42,30 +43,110 @@ class ExportError(RuntimeError):
 
 
 def export(
-    run_dir_or_model: str | Path | TrainResult,
+    run_dir_or_result: str | Path | Any,
     model_base: str | Path,
     *,
     name: str | None = None,
     version: int | None = None,
 ) -> Path:
-    """Export a trained run as MODEL_BASE/NAME/VERSION/ and return that folder.
+    """Export a trained run (a run dir or the TrainResult of `tfzoo.train`) as MODEL_BASE/NAME/VERSION/ and
+    return that folder. NAME defaults to the registry name; the signatures, warm-up requests (from the run's
+    held-out examples) and reference outputs are its task's. See `publish` for how the folder is written.
 
-    The SavedModel (tag `serve`, `serving_default` plus the model's named signatures), its warm-up requests
-    from held-out examples and `tfzoo.json` are written to a hidden staging folder beside the version, validated
-    in a fresh process, then renamed into place: TF Serving never sees half an export. `version` defaults to
-    the next free integer; an existing version is never overwritten.
+    `tfzoo.json` records what the export is made of (`content`: the run's model.keras and config.json by
+    SHA-256, the name, the tfzoo version), so a retry after a crash returns the version already holding it.
+    """
+    run_dir = Path(getattr(run_dir_or_result, "run_dir", run_dir_or_result))
+    config, model = load_run(run_dir)
+    task = get_spec(config["model"]).task
+    name = name or config["model"]
+    content = {"model_sha256": file_sha256(run_dir / MODEL_FILE), "config_sha256": file_sha256(run_dir / CONFIG_FILE),
+               "name": name, "tfzoo": tfzoo_version()}
+
+    def requests() -> list[Request]:  # only once the export is known to be new: it reloads the run's data
+        held_out = run_data(run_dir, config).first_features("test", max(WARMUP_BATCH_SIZES))
+        return task.warmup_requests(model, held_out)
+
+    metadata = {"model": config["model"], "task": task.name, "run_dir": str(run_dir.resolve()),
+                "hparams": config["hparams"], "dataset": config["dataset"],
+                "dataset_fingerprint": config["dataset_fingerprint"],
+                "metrics": json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))}
+    return publish(model, task.serving_functions(model), requests, functools.partial(task.reference_outputs, model),
+                   model_base, name=name, version=version, content=content, metadata=metadata)
+
+
+def export_model(
+    model: keras.Model,
+    model_base: str | Path,
+    *,
+    name: str,
+    examples: np.ndarray | Mapping[str, np.ndarray],
+    task: str | Task | None = None,
+    version: int | None = None,
+) -> Path:
+    """Export any Keras model (functional, sequential or subclassed, trained however the user likes) as
+    MODEL_BASE/NAME/VERSION/ through the same staged, validated, warmed-up path as `export`; return that folder.
+
+    `examples` are real inputs, {input name: array [N, ...]} (an array alone for a one-input model): the warm-up
+    requests are their first 1, 2, 4, ... (up to 32), and the model's own predictions on them are recorded beside
+    the export, so the fresh-process validation checks that the served answers equal them (within 1e-5).
+    Without `task`, `serving_default` keeps the model's input and output names (see tfzoo.export.signatures).
+    With `task` (a name of `tfzoo.tasks.list_tasks()`), the task's signatures and output names are served instead,
+    as for a model trained by tfzoo (a one-input model; `examples` are its held-out inputs).
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"export_model takes a keras.Model, got {type(model).__name__}")
+    if task is not None:
+        task = get_task(task)
+        held_out = np.asarray(next(iter(examples.values())) if isinstance(examples, Mapping) else examples)
+        functions, requests, reference = (task.serving_functions(model), task.warmup_requests(model, held_out),
+                                          functools.partial(task.reference_outputs, model))
+    else:
+        if not isinstance(examples, Mapping):
+            if not getattr(model, "inputs", None) or len(model.inputs) != 1:
+                raise ValueError("examples must be {input name: array} for a model without exactly one named input")
+            examples = {model.inputs[0].name: examples}
+        signatures = KerasSignatures(model, examples)
+        functions, requests, reference = (signatures.serving_functions(), signatures.warmup_requests(examples),
+                                          signatures.reference_outputs)
+    examples_digest = hashlib.sha256()
+    for signature, inputs in requests:
+        examples_digest.update(signature.encode())
+        for input_name in sorted(inputs):
+            examples_digest.update(input_name.encode() + np.ascontiguousarray(inputs[input_name]).tobytes())
+    content = {"weights_sha256": weights_digest(model), "requests_sha256": examples_digest.hexdigest(),
+               "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version()}
+    metadata = {"model": model.name, "task": task.name if task else None, "class": type(model).__qualname__}
+    return publish(model, functions, lambda: requests, reference, model_base, name=name, version=version,
+                   content=content, metadata=metadata)
+
+
+def publish(
+    model: keras.Model,
+    functions: dict[str, Callable[..., dict[str, tf.Tensor]]],
+    requests: Callable[[], list[Request]],
+    reference: Callable[[Request], dict[str, np.ndarray]],
+    model_base: str | Path,
+    *,
+    name: str,
+    version: int | None,
+    content: dict[str, Any],
+    metadata: dict[str, Any],
+) -> Path:
+    """Write MODEL_BASE/NAME/VERSION/ whole or not at all, and return it.
+
+    The SavedModel (tag `serve`, the `functions` as signatures), its warm-up requests, the reference outputs
+    (what `reference` says the model answers to each request) and `tfzoo.json` (`metadata`, `content`, the
+    signatures and package versions) are written to a hidden staging folder beside the version, validated in a
+    fresh process, then renamed into place: TF Serving never sees half an export. `version` defaults to the next
+    free integer; an existing version is never overwritten.
 
     Exporting is safe to retry after a crash. Staging folders that killed exports left behind are removed by the
-    next export into the same model folder, never one whose export still runs (see `staging_folder`).
-    `tfzoo.json` records what the export is made of (`export_content`: the run's model.keras and config.json by
-    SHA-256, the name, the tfzoo version); when a version already holds the same content, that version is
-    returned (and a line says so) instead of publishing a duplicate: the newest such version when `version` is
-    left out, or `version` itself when it is given. A given `version` that holds other content is an error.
+    next export into the same model folder, never one whose export still runs (see `staging_folder`). When a
+    version already holds the same `content`, that version is returned (and a line says so) instead of publishing
+    a duplicate: the newest such version when `version` is left out, or `version` itself when it is given. A given
+    `version` that holds other content is an error.
     """
-    run_dir = run_dir_or_model.run_dir if isinstance(run_dir_or_model, TrainResult) else Path(run_dir_or_model)
-    config, model = load_run(run_dir)
-    spec = get_spec(config["model"])
-    name = name or config["model"]
     if not MODEL_NAME.fullmatch(name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.' or '-' (it becomes a URL path)")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
@@ -73,7 +154,6 @@ def export(
     model_dir = Path(model_base) / name
     for stale in remove_stale_staging(model_dir):
         print(f"removed {stale}: the staging folder of an export that no longer runs")
-    content = export_content(run_dir, name)
     published = published_version(model_dir, content, version)
     if published is not None:
         return already_published(published)
@@ -84,27 +164,23 @@ def export(
                               f"pass another --version or leave it out to take the next free one "
                               f"({next_version(model_dir)})")
 
-    data = run_data(run_dir, config)  # warm-up requests come from its held-out split
+    recorded = requests()
     with staging_folder(model_dir) as staging:
         staged = staging / str(version)
-        write_saved_model(model, spec, staged)
-        (staged / ASSETS_EXTRA).mkdir()
-        held_out = data.first_features("test", max(WARMUP_BATCH_SIZES))
-        write_warmup(staged / ASSETS_EXTRA / WARMUP_FILE, name, warmup_requests(spec, held_out))
-        metadata = {
-            "model": config["model"], "name": name, "version": version, "run_dir": str(run_dir.resolve()),
-            "hparams": config["hparams"], "dataset": config["dataset"],
-            "dataset_fingerprint": config["dataset_fingerprint"],
-            "metrics": json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")),
-            "signatures": signature_summary(staged), "versions": package_versions(), "content": content,
-            "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        (staged / ASSETS_EXTRA / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        write_saved_model(model, functions, staged)
+        extra = staged / ASSETS_EXTRA
+        extra.mkdir()
+        write_warmup(extra / WARMUP_FILE, name, recorded)
+        write_reference(extra / REFERENCE_FILE, name, recorded, [reference(request) for request in recorded])
+        metadata = {**metadata, "name": name, "version": version, "signatures": signature_summary(staged),
+                    "versions": package_versions(), "content": content,
+                    "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
         validate_in_fresh_process(staged)
         try:
             staged.rename(final)  # atomic on one filesystem; fails rather than replace a version that appeared
         except OSError as error:
-            if published_version(model_dir, content, version) == final:  # a concurrent export of the same run
+            if published_version(model_dir, content, version) == final:  # a concurrent export of the same model
                 return already_published(final)
             if final.exists():
                 raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten") from error
@@ -112,25 +188,25 @@ def export(
     return final
 
 
-def export_content(run_dir: Path, name: str) -> dict[str, str]:
-    """What makes two exports the same: the trained run byte for byte, the export options and the exporter's
-    version; not the version number, the time or where the run dir lies."""
+def tfzoo_version() -> str:
+    """This tfzoo's version (imported late: the package imports this module)."""
     from tfzoo import __version__
 
-    def sha256(path: Path) -> str:
-        digest = hashlib.sha256()
-        with path.open("rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+    return __version__
 
-    return {"model_sha256": sha256(run_dir / MODEL_FILE), "config_sha256": sha256(run_dir / CONFIG_FILE),
-            "name": name, "tfzoo": __version__}
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read a block at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def already_published(version_dir: Path) -> Path:
     """Say that `version_dir` already holds the export asked for, and return it."""
-    print(f"{version_dir} already holds this export (same model.keras, config.json and name); "
+    print(f"{version_dir} already holds this export (the same model, name and exporter); "
           "returning it rather than publishing a duplicate")
     return version_dir
 
@@ -227,39 +303,13 @@ def next_version(model_dir: Path) -> int:
     return max(scan_versions(model_dir), default=0) + 1
 
 
-def write_saved_model(model: keras.Model, spec: Any, path: Path) -> None:
-    """The SavedModel with every serving signature of the model."""
+def write_saved_model(model: keras.Model, functions: dict[str, Callable[..., Any]], path: Path) -> None:
+    """The SavedModel with each function as a signature of that name."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for signature, function in serving_functions(model, spec).items():
+    for signature, function in functions.items():
         archive.add_endpoint(signature, function)
     archive.write_out(str(path), verbose=False)
-
-
-def warmup_requests(spec: Any, held_out: np.ndarray) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """Batches of real held-out examples for each signature, at the sizes the batcher is likely to form."""
-    if spec.task == "language_model":
-        return text_warmup_requests(held_out)
-    sizes = sorted({min(size, len(held_out)) for size in WARMUP_BATCH_SIZES})
-    requests = [("serving_default", {spec.serving_input: held_out[:size].astype(np.float32)}) for size in sizes]
-    if spec.serving_input == "image":
-        pixels = np.clip(np.rint(held_out[:8]), 0, 255).astype(np.uint8)[..., np.newaxis]
-        png = np.array([tf.io.encode_png(image).numpy() for image in pixels], dtype=object)
-        requests += [(IMAGE_BYTES_SIGNATURE, {IMAGE_BYTES_INPUT: png[:size]}) for size in (1, len(png))]
-    return requests
-
-
-def text_warmup_requests(held_out: np.ndarray) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """Prompts from held-out examples through serving_default (greedy), and through the controls signature greedy
-    and sampled with seeds. Few and short (a step per token), yet every path of the graph runs."""
-    prompts = np.array([text.encode("utf-8") for text in example_prompts(held_out[:8])], dtype=object)
-    settings = [(0.0, 0, 1.0), (0.8, 20, 1.0), (0.8, 0, 0.9), (1.0, 1, 1.0)]
-    temperature, top_k, top_p = np.array(settings[: len(prompts)]).T
-    controls = {PROMPT: prompts[: len(temperature)], "max_new_tokens": np.full(len(temperature), 16, np.int32),
-                "temperature": temperature.astype(np.float32), "top_k": top_k.astype(np.int32),
-                "top_p": top_p.astype(np.float32), "seed": np.arange(len(temperature), dtype=np.int64)}
-    return [("serving_default", {PROMPT: prompts[:1]}), ("serving_default", {PROMPT: prompts}),
-            (GENERATE_SIGNATURE, controls)]
 
 
 def read_meta_graph(version_dir: str | Path) -> meta_graph_pb2.MetaGraphDef:
@@ -284,8 +334,9 @@ def signature_summary(version_dir: Path) -> dict[str, dict[str, dict[str, Any]]]
 
 
 def validate_in_fresh_process(version_dir: Path) -> None:
-    """Run `tfzoo validate` in a new Python process (nothing of this process's Keras state helps it pass)."""
-    result = subprocess.run([sys.executable, "-m", "tfzoo", "validate", str(version_dir)],
+    """Validate the version folder in a new Python process (nothing of this process's Keras state, registered
+    models or custom objects helps it pass; it sees only the folder, as TF Serving does)."""
+    result = subprocess.run([sys.executable, "-m", "tfzoo.export.validate", str(version_dir)],
                             capture_output=True, text=True)
     print(result.stdout, end="")
     if result.returncode != 0:

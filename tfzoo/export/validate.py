@@ -1,13 +1,17 @@
-"""`validate`: would the stock TF Serving binary load this version folder and answer like the trained model?"""
+"""`validate`: would the stock TF Serving binary load this version folder and answer like the trained model?
+
+It needs the version folder alone (moved or copied, it validates the same): the trained model's answers are the
+reference outputs the export recorded beside it, not a model reloaded from elsewhere or a registry.
+"""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 from google.protobuf.message import DecodeError
@@ -15,14 +19,11 @@ from tensorflow.python.framework import op_def_registry
 from tensorflow_serving.apis import predict_pb2
 
 from tfzoo.export.saved_model import METADATA_FILE, read_meta_graph
-from tfzoo.export.signatures import IMAGE_BYTES_INPUT, PRIMARY_OUTPUT, decode_image
-from tfzoo.export.warmup import read_warmup
-from tfzoo.registry import get_spec
+from tfzoo.export.warmup import REFERENCE_FILE, read_logs, read_warmup
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
 from tfzoo.serving.servable import PREDICT_METHOD, Servable, load_servable
-from tfzoo.text.generation import TEXT, generation_functions
 
 MAX_ABS_DIFFERENCE = 1e-5
 
@@ -136,54 +137,57 @@ def validate(version_dir: str | Path) -> ValidationReport:
                f"records {bad} answered with wrong output names or batch sizes")
 
     try:
-        metadata = read_metadata(metadata_path)
+        read_metadata(metadata_path)
     except ValueError as error:
         report.add(METADATA_FILE, False, str(error))
         return report
-    model_file = Path(metadata["run_dir"]) / "model.keras"
-    if not model_file.is_file():
-        report.add("matches Keras", False, f"{model_file} is gone, so the export cannot be compared with it")
-        return report
-    try:
-        keras_model = keras.saving.load_model(model_file)
-    except Exception as error:  # a damaged model file fails in many ways; any of them ends the comparison
-        report.add("matches Keras", False, f"{model_file} cannot be loaded ({type(error).__name__}), so the export "
-                                           "cannot be compared with it")
-        return report
-    if get_spec(metadata["model"]).task == "language_model":
-        return compare_generated_text(report, keras_model, requests, outputs)
-    primary = PRIMARY_OUTPUT[get_spec(metadata["model"]).task]
-    difference = max(float(np.max(np.abs(keras_predict(keras_model, inputs) - output[primary])))
-                     for (_, inputs), output in zip(requests, outputs))
-    report.add("matches Keras", difference <= MAX_ABS_DIFFERENCE,
-               f"max |served - keras| = {difference:.2e} (limit {MAX_ABS_DIFFERENCE:.0e})")
-    return report
+    return compare_with_reference(report, servable, version_dir / ASSETS_EXTRA / REFERENCE_FILE)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
-    """An export's tfzoo.json (the model and run dir it came from); ValueError naming the file when it is damaged."""
+    """An export's tfzoo.json; ValueError naming the file when it is damaged."""
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
-        get_spec(metadata["model"])
-        Path(metadata["run_dir"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path} is not the JSON object tfzoo export writes ({type(error).__name__}: {error}); "
-                         "export the run again") from None
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+            raise ValueError("not an object with the model's name")
+    except ValueError as error:
+        raise ValueError(f"{path} is not the JSON object tfzoo export writes ({error}); export again") from None
     return metadata
 
 
-def compare_generated_text(
-    report: ValidationReport, model: keras.Model, requests: list[tuple[str, dict[str, np.ndarray]]],
-    outputs: list[dict[str, np.ndarray]],
-) -> ValidationReport:
-    """The served text must equal the trained model's in-process generation, request by request (greedy and
-    seeded sampling alike: same prompts, controls and seeds give the same text)."""
-    functions = generation_functions(model)
-    differing = [index for index, ((signature, inputs), output) in enumerate(zip(requests, outputs))
-                 if not np.array_equal(functions[signature](**inputs)[TEXT].numpy(), output[TEXT])]
-    report.add("matches Keras", not differing,
-               f"served text equals in-process generation for all {len(requests)} requests" if not differing else
-               f"served text differs from in-process generation for warm-up records {differing}")
+def compare_with_reference(report: ValidationReport, servable: Servable, path: Path) -> ValidationReport:
+    """Replay the requests recorded with the trained model's own outputs; every recorded output must be served
+    alike: numbers within MAX_ABS_DIFFERENCE, strings (generated text) and integers exactly."""
+    if not path.is_file():
+        report.add("matches the trained model", False, f"{path} is missing, so there is nothing to compare the "
+                                                       "served answers with; export again")
+        return report
+    try:
+        records = read_logs(path)
+    except (tf.errors.OpError, DecodeError, ValueError) as error:
+        report.add("matches the trained model", False, f"{path} is truncated or corrupt ({type(error).__name__}); "
+                                                       "export again")
+        return report
+    difference, differing = 0.0, []
+    for index, (signature, inputs, expected) in enumerate(records):
+        try:
+            served = served_predict(servable, signature, inputs)
+        except ServingError as error:
+            differing.append(f"record {index} ({signature}): {error.code.name}: {error.message}")
+            continue
+        for name, value in expected.items():
+            if name not in served or served[name].shape != value.shape:
+                differing.append(f"record {index} output {name!r} is missing or of another shape")
+            elif np.issubdtype(value.dtype, np.floating):
+                difference = max(difference, float(np.max(np.abs(served[name] - value), initial=0.0)))
+            elif not np.array_equal(served[name], value):
+                differing.append(f"record {index} output {name!r} differs")
+    ok = bool(records) and not differing and difference <= MAX_ABS_DIFFERENCE
+    report.add("matches the trained model", ok,
+               f"{len(records)} recorded requests answered as the trained model answered them in the exporting "
+               f"process (max |served - trained| = {difference:.2e}, limit {MAX_ABS_DIFFERENCE:.0e})" if ok else
+               f"{'; '.join(differing) or 'no recorded requests'} (max |served - trained| = {difference:.2e}, "
+               f"limit {MAX_ABS_DIFFERENCE:.0e})")
     return report
 
 
@@ -198,11 +202,14 @@ def served_predict(servable: Servable, signature: str, inputs: dict[str, np.ndar
     return {name: to_array(proto, name) for name, proto in response.outputs.items()}
 
 
-def keras_predict(model: keras.Model, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    """The trained model's predictions for one warm-up request's inputs."""
-    if IMAGE_BYTES_INPUT in inputs:
-        height, width = model.input_shape[1:]
-        images = np.stack([decode_image(data, height, width).numpy() for data in inputs[IMAGE_BYTES_INPUT]])
-        return model.predict(images, verbose=0)
-    (batch,) = inputs.values()
-    return model.predict(batch, verbose=0)
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tfzoo.export.validate VERSION_DIR`: print the report; exit status 0 when valid, else 1.
+    The exporter runs it in a fresh process."""
+    (version_dir,) = sys.argv[1:] if argv is None else argv
+    report = validate(version_dir)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

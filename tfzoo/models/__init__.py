@@ -1,2 +1,2 @@
-"""Model factories, one module per family; importing this package registers them all."""
-from tfzoo.models import cnn, lstm, mlp, regression, transformer  # noqa: F401  (imported for registration)
+"""The classic model factories, one module per family; tfzoo.registry imports them (and the text generator in
+tfzoo.text.model) on first use, which registers them."""

@@ -5,16 +5,16 @@ from collections.abc import Sequence
 
 import keras
 
-from tfzoo.models.common import compile_for_task, output_layer
 from tfzoo.models.mlp import dense_stack
+from tfzoo.optimizers import make_optimizer
 from tfzoo.registry import register
+from tfzoo.tasks import get_task
 
 
-@register("mnist_cnn", task="multiclass", default_dataset="mnist",
-          serving_input="image", epochs=10, batch_size=128)
+@register("mnist_cnn", task="multiclass", default_dataset="mnist", epochs=10, batch_size=128)
 def mnist_cnn(
     *, input_shape: Sequence[int] = (28, 28), num_classes: int = 10, filters: Sequence[int] = (32, 64),
-    kernel_size: int = 3, dense_units: int = 64, learning_rate: float = 1e-3,
+    kernel_size: int = 3, dense_units: int = 64, optimizer: str = "adam", learning_rate: float = 1e-3,
 ) -> keras.Model:
     """CNN Conv32-MaxPool-Conv64-MaxPool-Dense64-10 softmax on raw 0-255 pixels, Adam.
 
@@ -28,6 +28,6 @@ def mnist_cnn(
         x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Flatten()(x)
     x = dense_stack(x, (dense_units,), dropout=0.0)
-    outputs = output_layer(num_classes, "softmax", "probabilities")(x)
+    outputs = get_task("multiclass").head(num_classes)(x)
     model = keras.Model(inputs, outputs, name="mnist_cnn")
-    return compile_for_task(model, "multiclass", keras.optimizers.Adam(learning_rate))
+    return get_task("multiclass").compile(model, make_optimizer(optimizer, learning_rate))

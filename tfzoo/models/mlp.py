@@ -5,8 +5,9 @@ from collections.abc import Sequence
 
 import keras
 
-from tfzoo.models.common import compile_for_task, output_layer
+from tfzoo.optimizers import make_optimizer
 from tfzoo.registry import register
+from tfzoo.tasks import get_task
 
 
 def dense_stack(x: keras.KerasTensor, units: Sequence[int], dropout: float) -> keras.KerasTensor:
@@ -18,25 +19,23 @@ def dense_stack(x: keras.KerasTensor, units: Sequence[int], dropout: float) -> k
     return x
 
 
-@register("binary_mlp", task="binary", default_dataset="synthetic_binary",
-          serving_input="features", epochs=50, batch_size=16)
+@register("binary_mlp", task="binary", default_dataset="synthetic_binary", epochs=50, batch_size=16)
 def binary_mlp(
     *, input_shape: Sequence[int] = (8,), units: Sequence[int] = (10, 5), dropout: float = 0.0,
-    learning_rate: float = 1e-3,
+    optimizer: str = "adam", learning_rate: float = 1e-3,
 ) -> keras.Model:
     """Feed-forward binary classifier 8 -> 10 -> 5 -> 1 (ReLU, sigmoid output), Adam."""
     inputs = keras.Input(shape=tuple(input_shape), name="features")
     x = dense_stack(inputs, units, dropout)
-    outputs = output_layer(1, "sigmoid", "probability")(x)
+    outputs = get_task("binary").head()(x)
     model = keras.Model(inputs, outputs, name="binary_mlp")
-    return compile_for_task(model, "binary", keras.optimizers.Adam(learning_rate))
+    return get_task("binary").compile(model, make_optimizer(optimizer, learning_rate))
 
 
-@register("mnist_mlp", task="multiclass", default_dataset="mnist",
-          serving_input="image", epochs=10, batch_size=128)
+@register("mnist_mlp", task="multiclass", default_dataset="mnist", epochs=10, batch_size=128)
 def mnist_mlp(
     *, input_shape: Sequence[int] = (28, 28), num_classes: int = 10, units: Sequence[int] = (256, 128),
-    dropout: float = 0.2, learning_rate: float = 1e-3,
+    dropout: float = 0.2, optimizer: str = "adam", learning_rate: float = 1e-3,
 ) -> keras.Model:
     """MNIST MLP 784 -> 256 -> dropout 0.2 -> 128 -> dropout 0.2 -> 10 softmax, Adam(1e-3).
 
@@ -46,6 +45,6 @@ def mnist_mlp(
     x = keras.layers.Rescaling(1.0 / 255)(inputs)
     x = keras.layers.Flatten()(x)
     x = dense_stack(x, units, dropout)
-    outputs = output_layer(num_classes, "softmax", "probabilities")(x)
+    outputs = get_task("multiclass").head(num_classes)(x)
     model = keras.Model(inputs, outputs, name="mnist_mlp")
-    return compile_for_task(model, "multiclass", keras.optimizers.Adam(learning_rate))
+    return get_task("multiclass").compile(model, make_optimizer(optimizer, learning_rate))

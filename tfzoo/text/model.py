@@ -3,7 +3,8 @@
 The attention is the source article's softmax(Q Kᵀ / √d_k) V and the positions its sinusoidal encoding; the
 blocks are pre-layer-norm (normalise, attend or feed forward, add), which trains small models from scratch more
 reliably than the original post-norm arrangement. `TextGenerator.call_with_cache` runs the same layers one step
-at a time against a key/value cache; tfzoo.text.generation drives it.
+at a time against a key/value cache; tfzoo.text.generation drives it. With the tokenizer and the generation
+module beside it, this folder is the whole text generator.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfzoo.models.common import compile_for_task
+from tfzoo.optimizers import make_optimizer
 from tfzoo.registry import register
+from tfzoo.tasks import get_task
 from tfzoo.text.tokenizer import VOCAB_SIZE
 
 # A decoder block's key/value cache: (keys, values), each [batch, heads, max_length, head_dim].
@@ -178,7 +180,8 @@ class DecoderBlock(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_heads": self.num_heads, "ff_dim": self.ff_dim, "dropout": self.dropout_rate}
+        return {**super().get_config(), "num_heads": self.num_heads, "ff_dim": self.ff_dim,
+                "dropout": self.dropout_rate}
 
 
 @keras.saving.register_keras_serializable(package="tfzoo")
@@ -240,11 +243,10 @@ class TextGenerator(keras.Model):
         return cls(**config)
 
 
-@register("text_generator", task="language_model", default_dataset="python_docs",
-          serving_input="prompt", epochs=10, batch_size=8)
+@register("text_generator", task="language_model", default_dataset="python_docs", epochs=10, batch_size=8)
 def text_generator(
     *, num_layers: int = 2, d_model: int = 128, num_heads: int = 4, ff_dim: int = 512, dropout: float = 0.1,
-    max_length: int = 256, headline: bool = False, learning_rate: float = 2e-3,
+    max_length: int = 256, headline: bool = False, optimizer: str = "adam", learning_rate: float = 2e-3,
 ) -> keras.Model:
     """Decoder-only Transformer over UTF-8 bytes: sinusoidal positions, causal self-attention, Adam.
 
@@ -253,4 +255,4 @@ def text_generator(
     """
     model = TextGenerator(num_layers=num_layers, d_model=d_model, num_heads=num_heads, ff_dim=ff_dim,
                           dropout=dropout, max_length=max_length, headline=headline, name="text_generator")
-    return compile_for_task(model, "language_model", keras.optimizers.Adam(learning_rate))
+    return get_task("language_model").compile(model, make_optimizer(optimizer, learning_rate))

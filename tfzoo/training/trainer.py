@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfzoo.datasets import Dataset, DataSplits, load_dataset
 from tfzoo.datasets.base import steps_per_epoch
 from tfzoo.files import atomic_path, remove_temporaries
-from tfzoo.registry import ModelSpec, check_hparams, create_model, get_spec
+from tfzoo.registry import check_hparams, create_model, get_spec
 from tfzoo.run_dir import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -113,7 +112,7 @@ def train(
         refuse_used_run_dir(run_dir)
         data = (dataset if isinstance(dataset, Dataset)
                 else load_dataset(dataset or spec.default_dataset, seed=settings["seed"]))
-        config = {"model": name, "hparams": {**spec.hparams, **fit_hparams_to_data(spec, data, hparams)},
+        config = {"model": name, "hparams": {**spec.hparams, **spec.task.fit_hparams(spec, data, hparams)},
                   "dataset": data.source, "dataset_fingerprint": data.fingerprint, **settings}
     run_dir = Path(run_dir)
     epochs = config["epochs"] = epochs or config.get("epochs") or spec.epochs
@@ -305,38 +304,3 @@ def evaluate_model(model: keras.Model, data: DataSplits, batch_size: int, *,
     """Metrics of `model` on the test split, as plain floats."""
     results = model.evaluate(data.pipeline("test", batch_size), return_dict=True, verbose=verbose)
     return {key: float(value) for key, value in results.items()}
-
-
-def fit_hparams_to_data(spec: ModelSpec, data: DataSplits, hparams: dict[str, Any]) -> dict[str, Any]:
-    """Fill in the input shape (and class count) from the data; refuse a model/data mismatch."""
-    if data.task != spec.task:
-        raise ValueError(f"{spec.name} is a {spec.task} model but dataset {data.name!r} is a {data.task} task; "
-                         f"use a {spec.task} dataset (default: {spec.default_dataset})")
-    fitted = dict(hparams)
-    if spec.task == "language_model":
-        from tfzoo.text.tokenizer import SEPARATOR
-
-        (length,) = data.input_shape
-        if fitted.setdefault("max_length", length) < length:
-            raise ValueError(f"max_length={fitted['max_length']} is shorter than the data's {length}-token sequences; "
-                             "leave max_length out and tfzoo takes it from the data")
-        headline = bool(np.any(data.x_train == SEPARATOR))  # article ⟨sep⟩ headline pairs make a headline model
-        if fitted.setdefault("headline", headline) != headline:
-            raise ValueError(f"headline={fitted['headline']} does not match the data ({data.name} "
-                             f"{'holds' if headline else 'has no'} article/headline pairs); leave headline out")
-        return fitted
-    given_shape = tuple(fitted.setdefault("input_shape", data.input_shape))
-    if given_shape != data.input_shape:
-        raise ValueError(f"input_shape={given_shape} does not match the data's example shape {data.input_shape}; "
-                         "leave input_shape out and tfzoo takes it from the data")
-    if "num_classes" in spec.hparams and data.num_classes is not None:
-        given_classes = fitted.setdefault("num_classes", data.num_classes)
-        if given_classes < data.num_classes:
-            raise ValueError(f"num_classes={given_classes} is smaller than the {data.num_classes} classes in the data")
-    fitted["input_shape"] = list(data.input_shape)  # JSON-friendly; factories take any sequence
-    return fitted
-
-
-
-
-
