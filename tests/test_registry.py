@@ -5,7 +5,9 @@ import pytest
 import tfzoo
 from tfzoo.registry import register
 
-EXPECTED_MODELS = ["binary_mlp", "linear_regression", "logistic_regression", "lstm_classifier", "mnist_cnn", "mnist_mlp"]
+EXPECTED_MODELS = [
+    "binary_mlp", "linear_regression", "logistic_regression", "lstm_classifier", "mnist_cnn", "mnist_mlp",
+]
 
 
 def test_list_models_is_sorted_and_holds_the_classic_models():
@@ -42,16 +44,14 @@ def test_a_hyperparameter_of_the_wrong_kind_is_refused_before_the_factory_runs(n
 
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="already registered"):
-        @register("mnist_cnn", task="multiclass", default_dataset="digits", serving_input="image",
-                  epochs=1, batch_size=1)
+        @register("mnist_cnn", task="multiclass", default_dataset="digits", epochs=1, batch_size=1)
         def another_cnn() -> keras.Model:  # pragma: no cover - never called
             raise AssertionError
 
 
 def test_factories_must_take_keyword_only_defaults():
     with pytest.raises(TypeError, match="keyword-only"):
-        @register("bad_factory", task="binary", default_dataset="synthetic_binary", serving_input="features",
-                  epochs=1, batch_size=1)
+        @register("bad_factory", task="binary", default_dataset="synthetic_binary", epochs=1, batch_size=1)
         def bad_factory(units):  # pragma: no cover - never called
             raise AssertionError
     assert "bad_factory" not in tfzoo.list_models()
@@ -59,8 +59,8 @@ def test_factories_must_take_keyword_only_defaults():
 
 def test_spec_holds_defaults_of_the_source_examples():
     spec = tfzoo.get_spec("linear_regression")
-    assert spec.hparams == {"input_shape": (10,), "learning_rate": 0.01}
-    assert spec.task == "regression" and spec.default_dataset == "synthetic_regression"
+    assert spec.hparams == {"input_shape": (10,), "optimizer": "sgd", "learning_rate": 0.01}
+    assert spec.task.name == "regression" and spec.default_dataset == "synthetic_regression"
     assert tfzoo.get_spec("mnist_mlp").hparams["units"] == (256, 128)
     assert tfzoo.get_spec("mnist_mlp").hparams["dropout"] == 0.2
     assert tfzoo.get_spec("lstm_classifier").hparams["lstm_units"] == 100
