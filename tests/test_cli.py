@@ -10,18 +10,21 @@ import pytest
 
 import tfzoo
 from tfzoo.cli import main
+from tfzoo.serving.client import inputs_from_json
 from tfzoo.serving.config import parse_batching_config, parse_model_config
+from tfzoo.text.loading import load_generate_function
 
 
 def tfzoo_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "tfzoo", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-def test_list_prints_every_model():
+def test_list_prints_every_model_with_its_task_and_dataset():
     result = tfzoo_cli("list")
     assert result.returncode == 0, result.stderr
-    listed = [line.split()[0] for line in result.stdout.splitlines()]
-    assert listed == tfzoo.list_models()
+    listed = [line.split()[:3] for line in result.stdout.splitlines()]
+    assert listed == [[name, tfzoo.get_spec(name).task.name, tfzoo.get_spec(name).default_dataset]
+                      for name in tfzoo.list_models()]
 
 
 @pytest.mark.parametrize("command", ["list", "train", "evaluate", "export", "validate", "serving-config", "serve",
@@ -116,3 +119,56 @@ def test_serving_config_label_on_an_unserved_version_fails_clearly(tmp_path, cap
                  "--label", "canary=7"]) == 2
     assert "canary" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# `tfzoo predict --json`: inline or @FILE, in each form `tfzoo predict --help` lists.
+
+@pytest.mark.parametrize("body, inputs", [
+    ({"x": [[1, 2]]}, {"x": [[1, 2]]}),  # {INPUT: VALUES}
+    ([[1.5], [2.5]], [[1.5], [2.5]]),  # plain VALUES for a one-input signature
+    ({"inputs": {"x": [1], "y": ["a"]}}, {"x": [1], "y": ["a"]}),  # TF Serving's columnar body
+    ({"instances": [[1], [2]]}, [[1], [2]]),  # TF Serving's row body, one input
+    ({"instances": [{"x": 1, "y": "a"}, {"y": "b", "x": 2}]}, {"x": [1, 2], "y": ["a", "b"]}),  # rows -> columns
+    ({"instances": [{"b64": "AAE="}, {"b64": "Ag=="}]}, [{"b64": "AAE="}, {"b64": "Ag=="}]),  # bytes rows stay rows
+])
+def test_json_inputs_inline_and_from_a_file(tmp_path, body, inputs):
+    assert inputs_from_json(json.dumps(body)) == inputs
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    assert inputs_from_json(f"@{path}") == inputs
+
+
+@pytest.mark.parametrize("text, message", [
+    ("@TMP/missing.json", "--json @TMP/missing.json: no such file; pass an existing JSON file after @, or inline JSON"),
+    ('{"x": [1,', "--json is not valid JSON (Expecting value: line 1 column 10 (char 9)); pass inline JSON or @FILE"),
+    ('{"instances": [{"x": 1}, {"y": 2}]}',
+     "--json instances[1] has inputs y but instances[0] has x; give every row the same inputs"),
+])
+def test_bad_json_inputs_are_one_line_naming_the_problem(tmp_path, text, message):
+    with pytest.raises(ValueError) as refused:
+        inputs_from_json(text.replace("TMP", str(tmp_path)))
+    assert str(refused.value) == message.replace("TMP", str(tmp_path))
+
+
+def test_rows_with_different_inputs_end_predict_in_one_line(capsys):
+    # Refused while reading --json: no server is asked (none runs here).
+    assert main(["predict", "--model", "m", "--json", '{"instances": [{"x": 1}, {"x": 2, "y": 3}]}']) == 2
+    error = capsys.readouterr().err
+    assert error == ("tfzoo predict: error: --json instances[1] has inputs x, y but instances[0] has x; "
+                     "give every row the same inputs\n")
+
+
+# `tfzoo generate`'s folder: what is not a text generator is refused before any prompt runs.
+
+def test_generate_function_from_a_folder_that_holds_no_generator(tmp_path, trained_run):
+    run_dir = trained_run("logistic_regression").run_dir
+    with pytest.raises(ValueError, match=re.escape(f"{run_dir} is a run of logistic_regression, not a text "
+                                                   "generator; tfzoo generate needs a text_generator export")):
+        load_generate_function(run_dir)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "saved_model.pb").write_bytes(b"not a protocol buffer")
+    with pytest.raises(ValueError, match=re.escape(f"{damaged} cannot be loaded as a SavedModel")):
+        load_generate_function(damaged)
+    with pytest.raises(FileNotFoundError, match="is not a finished tfzoo run dir"):
+        load_generate_function(tmp_path / "nowhere")

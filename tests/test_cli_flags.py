@@ -18,9 +18,9 @@ import pytest
 
 import tfzoo
 from tfzoo.cli import INT64_MAX, Bounded, build_parser, main
+from tfzoo.run_dir import load_run
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE
 from tfzoo.text.generation import generate
-from tfzoo.training.trainer import load_run
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:

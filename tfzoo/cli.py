@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import json
 import logging
 import sys
@@ -12,28 +11,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
-import tensorflow as tf
-
 import tfzoo
-from tfzoo.datasets import DataError, list_datasets, load_csv, load_dataset, load_files, write_tfrecord_shards
+from tfzoo.datasets import choose_dataset, write_tfrecord_shards
+from tfzoo.datasets.sources import named_datasets
 from tfzoo.export import ExportError
-from tfzoo.serving.client import Client, ServerError
+from tfzoo.run_dir import weights_digest
+from tfzoo.serving.client import Client, ServerError, inputs_from_json
 from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES, write_serving_configs
 from tfzoo.serving.protocol import json_tensor
 from tfzoo.serving.protocol.tensor_proto import to_proto
 from tfzoo.serving.server import ServerOptions, serve
 from tfzoo.text.generation import DEFAULTS as GENERATION_DEFAULTS
-from tfzoo.text.generation import (
-    GENERATE_SIGNATURE,
-    MAX_NEW_TOKENS,
-    MAX_PROMPTS,
-    call_generate_signature,
-    generation_functions,
-)
+from tfzoo.text.generation import MAX_NEW_TOKENS, MAX_PROMPTS, call_generate_signature
+from tfzoo.text.loading import load_generate_function
 from tfzoo.text.tokenizer import VOCAB_SIZE
 from tfzoo.training.strategy import STRATEGIES, resolve_strategy
-from tfzoo.training.trainer import load_run
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -183,9 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "curves.png, metrics.json and tensorboard/ to the run dir.")
     train.add_argument("model", help="registered model name (see `tfzoo list`)")
     data = train.add_argument_group("data (default: the model's own dataset)")
-    data.add_argument("--dataset", choices=[name for name in list_datasets()
-                                            if name not in ("csv", "files", "text_file", "headline_csv")],
-                      help="a built-in dataset")
+    data.add_argument("--dataset", choices=named_datasets(), help="a built-in dataset")
     data.add_argument("--csv", metavar="FILE", help="a CSV of numeric columns; needs --target. For text_generator: "
                                                     "article/headline pairs, with --text-column and --target")
     data.add_argument("--target", metavar="COLUMN",
@@ -337,61 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
 def command_list(args: argparse.Namespace) -> None:
     for name in tfzoo.list_models():
         spec = tfzoo.get_spec(name)
-        print(f"{name:22} {spec.task:11} {spec.default_dataset:22} {spec.description}")
-
-
-def training_data(args: argparse.Namespace) -> Any:
-    """The dataset argument of `tfzoo.train` that the data flags describe."""
-    text_model = tfzoo.get_spec(args.model).task == "language_model"
-    streamed = (args.train_files, args.validation_files, args.test_files)
-    if any(streamed):
-        if not (all(streamed) and args.target):
-            raise DataError("streamed data needs all of --train-files GLOB --validation-files GLOB --test-files GLOB "
-                            "--target COLUMN")
-        if args.csv or args.dataset or args.data_dir or args.text_file or args.text_column or text_model:
-            raise DataError("--train-files cannot be combined with --csv, --dataset, --data-dir or --text-file, and "
-                            "streams numeric data only (not for text_generator); pick one data source")
-        return load_files(*streamed, args.target, task=tfzoo.get_spec(args.model).task, seed=args.seed)
-    if args.text_file:
-        if args.csv or args.target or args.text_column or args.dataset or args.data_dir:
-            raise DataError("--text-file cannot be combined with --dataset, --csv or --data-dir; pick one data source")
-        return load_dataset("text_file", seed=args.seed, path=args.text_file)
-    if args.text_column and not (text_model and args.csv):
-        raise DataError("--text-column is the article column of a --csv for text_generator: "
-                        "--csv FILE --text-column ARTICLE --target HEADLINE")
-    if args.csv or args.target:
-        if not (args.csv and args.target):
-            raise DataError("--csv and --target go together: --csv FILE --target COLUMN")
-        if args.dataset or args.data_dir:
-            raise DataError("--csv cannot be combined with --dataset or --data-dir; pick one data source")
-        if text_model:
-            if not args.text_column:
-                raise DataError(f"{args.model} reads --csv as article/headline pairs: "
-                                "--csv FILE --text-column ARTICLE --target HEADLINE")
-            return load_dataset("headline_csv", seed=args.seed, path=args.csv, text_column=args.text_column,
-                                target=args.target)
-        return load_csv(args.csv, args.target, task=tfzoo.get_spec(args.model).task, seed=args.seed)
-    if args.data_dir:
-        if args.dataset not in (None, "mnist"):
-            raise DataError("--data-dir holds MNIST IDX files; use it with --dataset mnist (or no --dataset)")
-        return load_dataset("mnist", seed=args.seed, data_dir=args.data_dir)
-    return args.dataset
-
-
-def weights_digest(model: Any) -> str:
-    """SHA-256 over every weight: equal digests mean identical models (e.g. on every worker of a job)."""
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()
+        print(f"{name:22} {spec.task.name:14} {spec.default_dataset:22} {spec.description}")
 
 
 def command_train(args: argparse.Namespace) -> None:
     # The strategy comes first: logical CPU devices can only be made before TensorFlow runs anything.
     strategy = resolve_strategy(args.strategy, num_devices=args.num_devices, tpu=args.tpu)
-    tfzoo.get_spec(args.model)  # unknown model: fail before loading any data
+    spec = tfzoo.get_spec(args.model)  # unknown model: fail before loading any data
+    dataset = choose_dataset(
+        task=spec.task.name, dataset=args.dataset, csv=args.csv, target=args.target, train_files=args.train_files,
+        validation_files=args.validation_files, test_files=args.test_files, text_file=args.text_file,
+        text_column=args.text_column, data_dir=args.data_dir, seed=args.seed,
+    )
     result = tfzoo.train(
-        args.model, dataset=training_data(args), epochs=args.epochs,
+        args.model, dataset=dataset, epochs=args.epochs,
         batch_size=args.batch_size, strategy=strategy, run_dir=args.run_dir, resume=args.resume, seed=args.seed,
         early_stopping=args.early_stopping, checkpoint_every=args.checkpoint_every,
         mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, verbose=1, **dict(args.param),
@@ -430,29 +379,8 @@ def command_serve(args: argparse.Namespace) -> None:
     serve(options)
 
 
-def request_inputs(text: str) -> Any:
-    """The inputs of a `--json` argument: inline JSON or @FILE, in any of the forms `predict --help` lists."""
-    if text.startswith("@"):
-        path = Path(text[1:])
-        if not path.is_file():
-            raise ValueError(f"--json @{path}: no such file; pass an existing JSON file after @, or inline JSON")
-        text = path.read_text(encoding="utf-8")
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--json is not valid JSON ({error}); pass inline JSON or @FILE") from None
-    if isinstance(body, dict) and "inputs" in body:
-        return body["inputs"]
-    if isinstance(body, dict) and "instances" in body:
-        rows = body["instances"]
-        if isinstance(rows, list) and rows and all(isinstance(row, dict) and "b64" not in row for row in rows):
-            return {name: [row[name] for row in rows] for name in rows[0]}  # rows of named inputs -> columns
-        return rows
-    return body
-
-
 def command_predict(args: argparse.Namespace) -> None:
-    inputs = request_inputs(args.json)
+    inputs = inputs_from_json(args.json)
     protocol = "grpc" if args.grpc else "rest"
     client = (Client.from_address(args.server, protocol=protocol, timeout=args.timeout) if args.server
               else Client(protocol=protocol, timeout=args.timeout))
@@ -464,23 +392,7 @@ def command_predict(args: argparse.Namespace) -> None:
 
 
 def command_generate(args: argparse.Namespace) -> None:
-    folder = Path(args.model_dir)
-    needs = "tfzoo generate needs a text_generator export or run dir"
-    if (folder / "saved_model.pb").is_file():
-        try:
-            signatures = tf.saved_model.load(str(folder), tags=["serve"]).signatures
-        except Exception as error:  # a damaged export fails in many ways (DecodeError, OpError, ...)
-            raise ValueError(f"{folder} cannot be loaded as a SavedModel ({type(error).__name__}); "
-                             f"`tfzoo validate {folder}` says what is wrong") from None
-        if GENERATE_SIGNATURE not in signatures:
-            raise ValueError(f"{folder} has no '{GENERATE_SIGNATURE}' signature (it has "
-                             f"{', '.join(sorted(signatures.keys()))}); {needs}")
-        function = signatures[GENERATE_SIGNATURE]
-    else:
-        config, model = load_run(folder)
-        if tfzoo.get_spec(config["model"]).task != "language_model":
-            raise ValueError(f"{folder} is a run of {config['model']}, not a text generator; {needs}")
-        function = generation_functions(model)[GENERATE_SIGNATURE]
+    function = load_generate_function(args.model_dir)
     controls = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
                 "top_p": args.top_p, "seed": args.seed}
     for prompt, text in zip(args.prompt, call_generate_signature(function, args.prompt, **controls)):

@@ -13,9 +13,9 @@ from tfzoo.datasets.synthetic import synthetic_binary, synthetic_logistic, synth
 from tfzoo.datasets.tabular import load_csv
 from tfzoo.datasets.text import headline_csv, python_docs, text_file
 
-__all__ = ["DataError", "DataSplits", "Dataset", "FileDataset", "headline_csv", "list_datasets", "load_csv",
-           "load_dataset", "load_digits", "load_files", "load_mnist", "python_docs", "read_idx", "text_file",
-           "write_tfrecord_shards"]
+__all__ = ["DataError", "DataSplits", "Dataset", "FileDataset", "choose_dataset", "headline_csv", "list_datasets",
+           "load_csv", "load_dataset", "load_digits", "load_files", "load_mnist", "python_docs", "read_idx",
+           "text_file", "write_tfrecord_shards"]
 
 _LOADERS: dict[str, Callable[..., DataSplits]] = {
     "synthetic_regression": synthetic_regression,
@@ -54,3 +54,7 @@ def load_dataset(name: str, *, seed: int = 0, **options: Any) -> DataSplits:
     if missing:
         raise DataError(f"dataset {name!r} needs option {', '.join(missing)} (valid options: {', '.join(valid)})")
     return loader(seed=seed, **options)
+
+
+# Last: choosing a dataset goes through the loaders above.
+from tfzoo.datasets.sources import choose_dataset  # noqa: E402

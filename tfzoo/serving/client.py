@@ -21,6 +21,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -38,8 +39,8 @@ from tensorflow_serving.apis import (
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
-    regression_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
 )
 
 from tfzoo.serving.protocol import examples as example_protos
@@ -107,6 +108,34 @@ class VersionStatus(NamedTuple):
     state: str
     error_code: grpc.StatusCode
     error_message: str
+
+
+def inputs_from_json(text: str) -> Any:
+    """The `inputs` of `Client.predict` from the text of `tfzoo predict --json`: inline JSON or @FILE holding
+    {INPUT: VALUES, ...}, plain VALUES, or a TF Serving REST body ({"inputs": ...} or {"instances": [...]}, rows
+    of named inputs turned into columns). ValueError, naming --json, for a missing file or text that is not JSON."""
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise ValueError(f"--json @{path}: no such file; pass an existing JSON file after @, or inline JSON")
+        text = path.read_text(encoding="utf-8")
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--json is not valid JSON ({error}); pass inline JSON or @FILE") from None
+    if isinstance(body, dict) and "inputs" in body:
+        return body["inputs"]
+    if isinstance(body, dict) and "instances" in body:
+        rows = body["instances"]
+        if isinstance(rows, list) and rows and all(isinstance(row, dict) and "b64" not in row for row in rows):
+            names = list(rows[0])
+            for index, row in enumerate(rows):
+                if sorted(row) != sorted(names):
+                    raise ValueError(f"--json instances[{index}] has inputs {', '.join(sorted(row)) or 'none'} but "
+                                     f"instances[0] has {', '.join(sorted(names))}; give every row the same inputs")
+            return {name: [row[name] for row in rows] for name in names}  # rows of named inputs -> columns
+        return rows
+    return body
 
 
 class Client:
