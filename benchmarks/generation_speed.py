@@ -111,7 +111,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        write_saved_model(model, tfzoo.get_spec("text_generator"), folder / "models" / "text_generator" / "1")
+        functions = tfzoo.get_spec("text_generator").task.serving_functions(model)
+        write_saved_model(model, functions, folder / "models" / "text_generator" / "1")
         write_serving_configs(folder / "models", folder / "config")
         exported = tf.saved_model.load(str(folder / "models" / "text_generator" / "1"), tags=["serve"])
         signature = exported.signatures[GENERATE_SIGNATURE]

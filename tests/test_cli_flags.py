@@ -18,6 +18,7 @@ import pytest
 
 import tfzoo
 from tfzoo.cli import INT64_MAX, Bounded, build_parser, main
+from tfzoo.export.warmup import REFERENCE_FILE
 from tfzoo.run_dir import load_run
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE
 from tfzoo.text.generation import generate
@@ -144,21 +145,24 @@ def paths(trained_run, tmp_path_factory) -> dict[str, Path]:
     truncate(warmup)
     metadata = copy_version(version, tmp / "bad_metadata") / ASSETS_EXTRA / "tfzoo.json"
     metadata.write_text('{"model": "logistic_regression", ')
-    return {"graph": graph, "warmup": warmup, "metadata": metadata, "version": version, "run": regression.run_dir,
-            "generator": generator.run_dir}
+    reference = copy_version(version, tmp / "truncated_reference") / ASSETS_EXTRA / REFERENCE_FILE
+    truncate(reference)
+    return {"graph": graph, "warmup": warmup, "metadata": metadata, "reference": reference, "version": version,
+            "run": regression.run_dir, "generator": generator.run_dir}
 
 
 @pytest.mark.parametrize("damaged, problem", [
     ("graph", "is truncated or corrupt"),
     ("warmup", "is truncated or corrupt"),
     ("metadata", "is not the JSON object tfzoo export writes"),
+    ("reference", "is truncated or corrupt"),
 ])
 def test_validate_names_a_damaged_file_and_fails_with_status_1(paths, capsys, damaged, problem) -> None:
     version_dir = paths[damaged].parent.parent if damaged != "graph" else paths[damaged].parent
     assert main(["validate", str(version_dir)]) == 1
     out = capsys.readouterr().out
     (fail,) = [line for line in out.splitlines() if line.strip().startswith("FAIL")]
-    assert f"{paths[damaged]} {problem}" in fail and "export the run again" in fail
+    assert f"{paths[damaged]} {problem}" in fail and "export again" in fail
     assert out.rstrip().endswith("=> NOT valid: fix the FAIL lines above")
 
 

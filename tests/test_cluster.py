@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 
 from tfzoo.cluster import local_tf_configs
 from tfzoo.datasets.mnist import IDX_FILES, IDX_UBYTE, load_digits
-from tfzoo.training.trainer import CHECKPOINT_DIR, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
+from tfzoo.run_dir import CHECKPOINT_DIR, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"

@@ -17,14 +17,14 @@ from tensorflow.core.framework import graph_pb2
 import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
-from tfzoo.datasets.text import example_prompts
 from tfzoo.export.saved_model import read_meta_graph
-from tfzoo.export.signatures import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 from tfzoo.export.validate import graph_ops, non_core_ops, served_predict
-from tfzoo.export.warmup import read_warmup
+from tfzoo.export.warmup import REFERENCE_FILE, read_logs, read_warmup, write_reference
+from tfzoo.images import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.servable import load_servable
 from tfzoo.text.generation import generate
+from tfzoo.text.tokenizer import example_prompts
 
 # The README's signature table: serving_default inputs and outputs with their dtypes.
 EXPECTED_SIGNATURES = {
@@ -58,7 +58,7 @@ def test_every_model_exports_named_signatures_that_validate(name, trained_run, t
     assert all(v.tensor_shape.dim[0].size == -1 for v in signature.inputs.values())  # dynamic batch
 
     loaded = tf.saved_model.load(str(version_dir), tags=["serve"])
-    if tfzoo.get_spec(name).task == "language_model":  # served like trained: the same greedy text, Unicode too
+    if tfzoo.get_spec(name).task.name == "language_model":  # served like trained: the same greedy text, Unicode too
         prompts = example_prompts(held_out(run)[:4]) + ["新闻标题：", ""]
         served = loaded.signatures["serving_default"](prompt=tf.constant([p.encode() for p in prompts]))
         assert [text.decode() for text in served["text"].numpy()] == generate(run.model, prompts)
@@ -106,16 +106,23 @@ def test_versions_count_up_and_are_never_overwritten(trained_run, tmp_path):
         tfzoo.export(linear, tmp_path, name="a/b")
 
 
-def test_validate_fails_when_the_export_differs_from_the_trained_model(trained_run, tmp_path):
-    tampered = tmp_path / "run"
-    shutil.copytree(trained_run("logistic_regression").run_dir, tampered)
-    version_dir = tfzoo.export(tampered, tmp_path / "models")
+def test_a_copied_version_validates_alone_and_fails_when_it_differs_from_the_trained_model(trained_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run("logistic_regression").run_dir, run_dir)
+    exported = tfzoo.export(run_dir, tmp_path / "models")
+    shutil.rmtree(run_dir)  # validation needs the version folder alone: no run dir, no registry lookup
+    version_dir = tmp_path / "elsewhere" / "logistic_regression" / "3"
+    shutil.copytree(exported, version_dir)
     assert tfzoo.validate(version_dir).ok
+
     other = tfzoo.train("logistic_regression", epochs=1, seed=5, run_dir=tmp_path / "other", verbose=0)
-    shutil.copy(other.run_dir / "model.keras", tampered / "model.keras")  # the trained model is now another one
-    report = tfzoo.validate(version_dir)
-    assert not report.ok
-    assert [check.name for check in report.checks if not check.ok] == ["matches Keras"]
+    records = read_logs(version_dir / "assets.extra" / REFERENCE_FILE)
+    requests = [(signature, inputs) for signature, inputs, _ in records]
+    answers = [{"probability": other.model.predict(inputs["features"], verbose=0)} for _, inputs in requests]
+    write_reference(version_dir / "assets.extra" / REFERENCE_FILE, "logistic_regression", requests, answers)
+    report = tfzoo.validate(version_dir)  # the served answers are no longer those recorded as the trained model's
+    assert [check.name for check in report.checks if not check.ok] == ["matches the trained model"]
+    assert "max |served - trained|" in report.render()
 
 
 def test_validate_reports_what_is_wrong_and_exits_1(trained_run, tmp_path, capsys):

@@ -98,7 +98,7 @@ def test_unknown_name_is_one_line_listing_the_valid_names(name: object) -> None:
     assert "-p optimizer=adam" in message
 
 
-@pytest.mark.parametrize("learning_rate", [0, 0.0, -0.01, math.nan, math.inf, -math.inf, "0.01", None, True])
+@pytest.mark.parametrize("learning_rate", [-0.01, math.nan, math.inf, -math.inf, "0.01", None, True])
 def test_bad_learning_rate_is_one_line_naming_it(learning_rate: object) -> None:
     with pytest.raises(ValueError) as error:
         make_optimizer("adam", learning_rate)

@@ -12,13 +12,13 @@ import pytest
 import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
-from tfzoo.datasets.text import example_prompts
+from tfzoo.datasets.bigram import bigram_bits_per_byte
 from tfzoo.export.saved_model import read_meta_graph, write_saved_model
 from tfzoo.serving.client import Client
 from tfzoo.serving.config import write_serving_configs
 from tfzoo.serving.server import ModelServer, ServerOptions
-from tfzoo.text.bigram import bigram_bits_per_byte
 from tfzoo.text.generation import CONTROLS, generate
+from tfzoo.text.tokenizer import example_prompts
 
 # Written for this test: a model that learns them by heart must give each headline back from its article.
 NEWS = [
@@ -55,7 +55,8 @@ def served_text(trained_run, tmp_path_factory):
     """The quickly trained text generator as a SavedModel version folder, served by `tfzoo serve`'s ModelServer."""
     base = tmp_path_factory.mktemp("models")
     run = trained_run("text_generator")
-    write_saved_model(run.model, tfzoo.get_spec("text_generator"), base / "text_generator" / "1")
+    functions = tfzoo.get_spec("text_generator").task.serving_functions(run.model)
+    write_saved_model(run.model, functions, base / "text_generator" / "1")
     config = write_serving_configs(base, tmp_path_factory.mktemp("config"))["models.config"]
     with ModelServer(ServerOptions(model_config_file=str(config), port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)) as server:
         with Client("127.0.0.1", server.port, protocol="grpc") as grpc:

@@ -33,7 +33,7 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
                          f"(or another of those names)")
     # bool is an int subclass, but learning_rate=True is a mistake, not a learning rate of 1.
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, Real) or not math.isfinite(learning_rate) \
-            or learning_rate <= 0:
-        raise ValueError(f"learning_rate={learning_rate!r} is not a finite number > 0; pass e.g. "
+            or learning_rate < 0:  # 0 is allowed: it freezes the weights
+        raise ValueError(f"learning_rate={learning_rate!r} is not a finite number >= 0; pass e.g. "
                          f"-p learning_rate=0.001")
     return OPTIMIZERS[name](learning_rate=float(learning_rate))

@@ -91,7 +91,7 @@ def validate(version_dir: str | Path) -> ValidationReport:
         meta_graph = read_meta_graph(version_dir)
     except DecodeError as error:
         report.add("saved_model.pb", False, f"{version_dir / 'saved_model.pb'} is truncated or corrupt ({error}); "
-                                            "export the run again")
+                                            "export again")
         return report
     except ValueError as error:
         report.add("tag serve", False, str(error))
@@ -120,7 +120,7 @@ def validate(version_dir: str | Path) -> ValidationReport:
         requests = read_warmup(warmup_path)
     except (tf.errors.OpError, DecodeError, ValueError) as error:
         report.add("warm-up replay", False, f"{warmup_path} is truncated or corrupt ({type(error).__name__}: not "
-                                            "TFRecords of PredictionLog); export the run again")
+                                            "TFRecords of PredictionLog); export again")
         return report
     outputs = []
     try:
