@@ -52,10 +52,10 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import tfzoo
 from tfzoo.datasets import load_dataset
-from tfzoo.datasets.text import example_prompts
 from tfzoo.serving.config import render_batching_config, write_serving_configs
 from tfzoo.serving.server import server_process
 from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT
+from tfzoo.text.tokenizer import example_prompts
 
 MODELS = ("mnist_cnn", "text_generator")
 NEW_TOKENS = 16  # text_generator: tokens per prompt, greedy (each request a decoding loop of this many steps)

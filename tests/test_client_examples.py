@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-
 import tfs_models
+
 from tfzoo.serving.client import Client, InvalidInputError, ServerError
 from tfzoo.serving.protocol.examples import to_example, to_json_object
 from tfzoo.serving.server import ModelServer, ServerOptions

@@ -18,11 +18,11 @@ import pytest
 import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
-from tfzoo.datasets.text import example_prompts
 from tfzoo.serving.client import Client
 from tfzoo.serving.config import write_serving_configs
 from tfzoo.serving.server import ModelServer, ServerOptions
 from tfzoo.text.generation import generate
+from tfzoo.text.tokenizer import example_prompts
 
 
 def held_out(run: tfzoo.TrainResult, count: int = 6) -> np.ndarray:

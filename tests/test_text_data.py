@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfzoo.datasets import DataError, load_dataset
-from tfzoo.datasets.text import _language_model_splits, example_prompts
+from tfzoo.datasets.text import example_prompts, language_model_splits
 from tfzoo.text import tokenizer
 from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR
 
@@ -39,7 +39,7 @@ def test_text_tokens_cut_between_characters():
 
 def test_language_model_windows_split_by_document_and_lose_no_text():
     documents = [f"document {i}: " + "words " * (i % 7 * 20) for i in range(40)]
-    data = _language_model_splits(documents, name="docs", seed=4, max_length=32, validation_fraction=0.2,
+    data = language_model_splits(documents, name="docs", seed=4, max_length=32, validation_fraction=0.2,
                                   test_fraction=0.2, source={}, description="")
     found = {}
     for split in ("train", "validation", "test"):

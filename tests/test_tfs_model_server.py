@@ -69,8 +69,8 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfzoo.cli import main
-from tfzoo.serving.manager import ModelManager, model_config
 from tfzoo.serving.http_server import HttpOptions, HttpServer
+from tfzoo.serving.manager import ModelManager, model_config
 from tfzoo.serving.rest import RestApi, error_response
 from tfzoo.serving.server import (
     DEFAULT_MAX_REQUEST_BYTES,

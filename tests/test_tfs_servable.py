@@ -37,6 +37,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+import tfs_models
 from conftest import SHARED_DATA
 from google.protobuf import json_format
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
@@ -49,9 +50,8 @@ from tensorflow_serving.apis import (
     predict_pb2,
     regression_pb2,
 )
-
-import tfs_models
 from tfs_models import CLASSIFY, REGRESS, example
+
 from tfzoo.serving.manager import ModelManager, ServingOptions, model_config
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.servable import Servable, load_servable
