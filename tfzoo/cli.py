@@ -8,7 +8,6 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NoReturn
 
 import tfzoo
@@ -369,10 +368,6 @@ def command_serve(args: argparse.Namespace) -> None:
     options = ServerOptions(**{name: getattr(args, name) for name in SERVER_FLAGS})
     options.rest_api_port = options.rest_api_port or None  # TF Serving: 0 serves no REST API
     options.check()  # TF Serving's own refusals first, in its words
-    for name in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
-        path = getattr(options, name)
-        if path and not Path(path).is_file():
-            raise ValueError(f"--{name}={path}: no such file; pass the path of an existing file")
     if options.port == 0:
         raise ValueError("--port must be set: tfzoo serve always serves gRPC (TF Serving: at least one of "
                          "--port or --grpc_socket_path)")

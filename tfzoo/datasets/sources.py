@@ -3,12 +3,14 @@ files, a text file, MNIST IDX files). The keywords mirror `tfzoo train`'s data f
 flags, so the command line and the Python API refuse the same combinations in the same words."""
 from __future__ import annotations
 
-from tfzoo.datasets import DataError, Dataset, list_datasets, load_csv, load_dataset, load_files
+from tfzoo.datasets.base import DataError, Dataset
+from tfzoo.datasets.catalog import list_datasets, load_dataset
+from tfzoo.datasets.files import load_files
+from tfzoo.datasets.tabular import load_csv
+from tfzoo.tasks import get_task
 
 # Datasets read from the user's files: chosen by their own keywords (csv=, train_files=, ...), never by name alone.
 FILE_DATASETS = ("csv", "files", "text_file", "headline_csv")
-# The task whose data is text: it reads --text-file, and --csv as article/headline pairs; other tasks read numbers.
-TEXT_TASK = "language_model"
 
 
 def named_datasets() -> list[str]:
@@ -36,7 +38,7 @@ def choose_dataset(
     loaded here (seeded with `seed`); a built-in `dataset` is returned as its name, and no source at all as None
     (the model's default dataset). Conflicting or incomplete sources raise DataError naming the flags to pass.
     """
-    text_task = task == TEXT_TASK
+    text_task = get_task(task).reads_text  # --text-file, and --csv as article/headline pairs
     streamed = (train_files, validation_files, test_files)
     if any(streamed):
         if not (all(streamed) and target):

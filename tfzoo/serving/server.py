@@ -94,7 +94,8 @@ class ServerOptions:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
     def check(self) -> None:
-        """ValueError with TF Serving's message (Server::BuildAndStart) for options it refuses."""
+        """ValueError with TF Serving's message (Server::BuildAndStart) for options it refuses, then one naming a
+        flag file that does not exist."""
         if not self.model_base_path and not self.model_config_file:
             raise ValueError("Both server_options.model_base_path and server_options.model_config_file are empty!")
         if self.batching_parameters_file and not self.enable_batching:
@@ -102,6 +103,10 @@ class ServerOptions:
                              "server_options.enable_batching to true.")
         if self.rest_api_port is not None and self.rest_api_port == self.port and self.port != 0:
             raise ValueError(f"--rest_api_port must be different from --port (both are {self.port})")
+        for name in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ValueError(f"--{name}={path}: no such file; pass the path of an existing file")
 
     def batching_options(self) -> BatchingOptions | None:
         """What --enable_batching and --batching_parameters_file ask for (None: unbatched), as server.cc reads them."""

@@ -28,6 +28,7 @@ class Task(abc.ABC):
     """One kind of prediction: regression, binary or multiclass classification, language modelling."""
 
     name: ClassVar[str]
+    reads_text: ClassVar[bool] = False  # learns from text (documents, article/headline pairs), not numeric tables
 
     @abc.abstractmethod
     def loss(self) -> keras.losses.Loss:

@@ -24,6 +24,7 @@ class LanguageModel(Task):
     per-prompt controls), the whole decoding loop in the graph (see tfzoo.text.generation)."""
 
     name = "language_model"
+    reads_text = True
 
     def loss(self) -> keras.losses.Loss:
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
