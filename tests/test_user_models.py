@@ -259,10 +259,17 @@ def test_task_binary_serves_probability_and_class_id(published, clients):
     ({"examples": {"age": np.zeros((2, 3), np.float32), "salary": np.zeros((2, 2), np.float32)}}, ValueError,
      "examples name the inputs ['age', 'salary'] but the model's inputs are"),
     ({"examples": np.zeros((2, 3), np.float32)}, ValueError, "examples must be {input name: array}"),
+    ({"examples": {"age": np.zeros((2, 3), np.float32), "income": np.zeros((3, 2), np.float32)}}, ValueError,
+     "every input's examples must hold the same number"),
+    # The next two name the input whose examples do not fit it.
+    ({"examples": {"age": np.zeros((2, 4), np.float32), "income": np.zeros((2, 2), np.float32)}}, ValueError,
+     "'age'"),
+    ({"examples": {"age": np.full((2, 3), "old"), "income": np.zeros((2, 2), np.float32)}}, ValueError, "'age'"),
     ({"model": "people.keras"}, TypeError, "export_model takes a keras.Model, got str"),
     ({"name": "my people"}, ValueError, "model name 'my people' must be letters, digits"),
     ({"name": "../people"}, ValueError, "model name '../people' must be letters, digits"),
     ({"task": "ranking"}, ValueError, "unknown task 'ranking'; known tasks: binary"),
+    ({"version": 0}, ValueError, "version must be a positive integer"),
 ])
 def test_bad_input_is_one_clear_error_and_leaves_nothing(published, tmp_path, change, error, message):
     model, _ = published.models["people"]
@@ -270,7 +277,7 @@ def test_bad_input_is_one_clear_error_and_leaves_nothing(published, tmp_path, ch
     arguments = {"model": model, "examples": people_data(seed=2, count=4), "name": "people", **change}
     with pytest.raises(error) as raised:
         tfzoo.export_model(arguments.pop("model"), model_base, **arguments)
-    assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert message in str(raised.value) and "\n" not in str(raised.value), str(raised.value)
     assert list(tmp_path.rglob("*")) == []  # no model folder, version or staging folder, even beside the base
 
 
