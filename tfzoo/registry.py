@@ -79,22 +79,27 @@ def register(
     return decorator
 
 
-_loaded = False
-
-
 class PluginError(ValueError):
     """A `tfzoo.models` plug-in failed to import."""
 
 
-def load_models() -> None:
-    """Import the built-in factories and every `tfzoo.models` entry point once; a plug-in that fails to import is
-    an error naming it and its distribution."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
+def load_builtin_models() -> None:
+    """Import the built-in factories (registering them and their layers' Keras classes); `import tfzoo` does."""
     for module in BUILTIN_MODULES:
         importlib.import_module(module)
+
+
+_plugins_loaded = False
+
+
+def load_models() -> None:
+    """Import the built-in factories and, once, every `tfzoo.models` entry point; a plug-in that fails to import
+    is an error naming it and its distribution."""
+    global _plugins_loaded
+    load_builtin_models()
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             entry_point.load()

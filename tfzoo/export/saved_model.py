@@ -43,7 +43,7 @@ class ExportError(RuntimeError):
 
 
 def export(
-    run_dir_or_result: str | Path | Any,
+    run_dir_or_model: str | Path | Any,
     model_base: str | Path,
     *,
     name: str | None = None,
@@ -56,7 +56,7 @@ def export(
     `tfzoo.json` records what the export is made of (`content`: the run's model.keras and config.json by
     SHA-256, the name, the tfzoo version), so a retry after a crash returns the version already holding it.
     """
-    run_dir = Path(getattr(run_dir_or_result, "run_dir", run_dir_or_result))
+    run_dir = Path(getattr(run_dir_or_model, "run_dir", run_dir_or_model))
     config, model = load_run(run_dir)
     task = get_spec(config["model"]).task
     name = name or config["model"]

@@ -60,6 +60,11 @@ class Task(abc.ABC):
         """What the trained model itself answers to `request`, computed in this process: the served outputs of
         these names must match them (see tfzoo.export.validate)."""
 
+    def held_out_scores(self, model: keras.Model, data: Any) -> dict[str, float]:
+        """Scores of `model` on the test split of `data` beyond the Keras metrics, for `tfzoo evaluate`; none unless
+        the task has some (a headline model's ROUGE and BLEU)."""
+        return {}
+
     def labels(self, values: np.ndarray, target: str) -> tuple[np.ndarray, int | None]:
         """Labels read from a table column (float64 [N]) in the dtype and shape the task trains on, and the class
         count (None when the task has no classes); ValueError saying what the column must hold otherwise."""
@@ -68,6 +73,19 @@ class Task(abc.ABC):
     def label_tensor(self, target: tf.Tensor) -> tf.Tensor:
         """The graph form of `labels`, for streamed data: float32 [N] -> the training labels."""
         return target[:, None]
+
+    # A task was once named by a string (ModelSpec.task == "binary"); comparing with, hashing and printing as its
+    # name keeps such code working.
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return other == self.name
+        return isinstance(other, Task) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"

@@ -1,4 +1,4 @@
-"""Text for the text generator: the byte tokenizer, generation with a key/value cache, a bigram baseline."""
+"""The text generator, whole: the byte tokenizer, the Transformer (model.py) and generation with a key/value cache."""
 from tfzoo.text.generation import generate, generation_functions
 
 __all__ = ["generate", "generation_functions"]
