@@ -147,8 +147,7 @@ class Published:
 
     model_base: Path  # what `tfzoo serve` serves
     models: dict[str, tuple[keras.Model, Path]]  # people, pair, churn: the trained model, its version folder
-    cli_run: Path  # user_mlp trained by `tfzoo train` with the plug-in installed
-    cli_export: subprocess.CompletedProcess  # `tfzoo export CLI_RUN --model-base MODEL_BASE`
+    cli_export: subprocess.CompletedProcess  # `tfzoo export` of user_mlp trained by `tfzoo train` (the plug-in's)
     session: subprocess.CompletedProcess  # USER_SESSION, run beside a copy of user_models.py alone
     session_base: Path  # where the session exported
 
@@ -170,14 +169,13 @@ def published(tmp_path_factory) -> Published:
     assert trained.returncode == 0, trained.stderr[-3000:]
 
     session_dir.mkdir()
-    shutil.copy(PLUGIN_DIR / "user_models.py", session_dir)  # the module alone: no dist-info, no PYTHONPATH
+    shutil.copy(PLUGIN_DIR / "user_models.py", session_dir)  # the module alone, importable from its folder
     with start_tfzoo("export", cli_run, "--model-base", model_base, path=(PLUGIN_DIR,)) as exporting:
-        env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
         session = subprocess.run([sys.executable, "-c", USER_SESSION, str(csv), str(cli_run),
                                   json.dumps(NEW_ROWS.tolist()), str(session_dir / "run"), str(session_dir / "models")],
-                                 capture_output=True, text=True, timeout=300, cwd=session_dir, env=env)
+                                 capture_output=True, text=True, timeout=300, cwd=session_dir)
         cli_export = finish(exporting)
-    return Published(model_base, models, cli_run, cli_export, session, session_dir / "models")
+    return Published(model_base, models, cli_export, session, session_dir / "models")
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +247,7 @@ def test_task_binary_serves_probability_and_class_id(published, clients):
     x = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
     expected = model.predict(x, verbose=0)
     for client in clients:
+        assert set(client.metadata("churn")["serving_default"].inputs) == {"usage"}
         served = client.predict("churn", {"usage": x})
         assert set(served) == {"probability", "class_id"}
         np.testing.assert_allclose(served["probability"], expected, atol=1e-5, err_msg=client.protocol)
