@@ -43,7 +43,7 @@ def assert_served_like_trained(clients: list[Client], name: str, run: tfzoo.Trai
     x = held_out(run)
     expected = run.model.predict(x, verbose=0)
     for client in clients:
-        outputs = client.predict(name, {spec.serving_input: x}, **route)
+        outputs = client.predict(name, {run.model.inputs[0].name: x}, **route)
         primary = next(key for key in ("prediction", "probability", "probabilities") if key in outputs)
         np.testing.assert_allclose(outputs[primary], expected, atol=1e-5, err_msg=client.protocol)
         if "class_id" in outputs:
