@@ -119,8 +119,7 @@ def validate(version_dir: str | Path) -> ValidationReport:
     try:
         requests = read_warmup(warmup_path)
     except (tf.errors.OpError, DecodeError, ValueError) as error:
-        report.add("warm-up replay", False, f"{warmup_path} is truncated or corrupt ({type(error).__name__}: not "
-                                            "TFRecords of PredictionLog); export again")
+        report.add("warm-up replay", False, damaged_log(warmup_path, error))
         return report
     outputs = []
     try:
@@ -155,6 +154,11 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return metadata
 
 
+def damaged_log(path: Path, error: Exception) -> str:
+    """What to say of a prediction-log file that cannot be read."""
+    return f"{path} is truncated or corrupt ({type(error).__name__}: not TFRecords of PredictionLog); export again"
+
+
 def compare_with_reference(report: ValidationReport, servable: Servable, path: Path) -> ValidationReport:
     """Replay the requests recorded with the trained model's own outputs; every recorded output must be served
     alike: numbers within MAX_ABS_DIFFERENCE, strings (generated text) and integers exactly."""
@@ -165,8 +169,7 @@ def compare_with_reference(report: ValidationReport, servable: Servable, path: P
     try:
         records = read_logs(path)
     except (tf.errors.OpError, DecodeError, ValueError) as error:
-        report.add("matches the trained model", False, f"{path} is truncated or corrupt ({type(error).__name__}); "
-                                                       "export again")
+        report.add("matches the trained model", False, damaged_log(path, error))
         return report
     difference, differing = 0.0, []
     for index, (signature, inputs, expected) in enumerate(records):
