@@ -10,7 +10,7 @@ from tfzoo.datasets.mnist import load_digits, load_mnist
 from tfzoo.datasets.sequence import sequence_order
 from tfzoo.datasets.synthetic import synthetic_binary, synthetic_logistic, synthetic_regression
 from tfzoo.datasets.tabular import load_csv
-from tfzoo.datasets.text import headline_csv, python_docs, text_file
+from tfzoo.datasets.text import headline_csv, python_docs, python_docs_headlines, text_file
 
 _LOADERS: dict[str, Callable[..., Dataset]] = {
     "synthetic_regression": synthetic_regression,
@@ -22,6 +22,7 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
     "csv": load_csv,
     "files": load_files,
     "python_docs": python_docs,
+    "python_docs_headlines": python_docs_headlines,
     "text_file": text_file,
     "headline_csv": headline_csv,
 }

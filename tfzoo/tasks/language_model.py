@@ -11,8 +11,9 @@ import tensorflow as tf
 from keras import ops
 
 from tfzoo.tasks.base import Request, Task, check_data_task
-from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT, TEXT, generation_functions
-from tfzoo.text.tokenizer import PAD, SEPARATOR, example_prompts, is_byte
+from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT, TEXT, generate, generation_functions
+from tfzoo.text.scores import headline_scores, lead, words
+from tfzoo.text.tokenizer import PAD, SEPARATOR, example_headlines, example_prompts, is_byte
 
 if TYPE_CHECKING:
     from tfzoo.registry import ModelSpec
@@ -66,6 +67,22 @@ class LanguageModel(Task):
         the same prompts, controls and seeds give the same text)."""
         signature, inputs = request
         return {TEXT: generation_functions(model)[signature](**inputs)[TEXT].numpy()}
+
+    def held_out_scores(self, model: keras.Model, data: Any) -> dict[str, float]:
+        """A headline model's ROUGE-1/2/L F1 and BLEU (tfzoo.text.scores) on the test pairs: of the headlines it
+        writes for the articles with `generate`'s default controls, greedy (headline_*), and of the lead baseline,
+        each article's first N words with N the mean headline length in words of the training split, rounded
+        (lead_*). Nothing for a plain language model."""
+        if not getattr(model, "headline", False):
+            return {}
+        articles, references = example_prompts(data.x_test), example_headlines(data.x_test)
+        training_headlines = example_headlines(data.x_train)
+        longest = max(len(headline.encode("utf-8")) for headline in training_headlines)
+        generated = generate(model, articles, max_new_tokens=longest + 1)  # room for the ⟨end⟩ too
+        lead_words = max(1, round(np.mean([len(words(headline)) for headline in training_headlines])))
+        leads = [lead(article, lead_words) for article in articles]
+        return {f"{system}_{name}": score for system, texts in (("headline", generated), ("lead", leads))
+                for name, score in headline_scores(texts, references).items()}
 
 
 class _TargetSum(keras.metrics.Metric):

@@ -13,6 +13,8 @@ first, then modified precisions p1..p4, their geometric mean, times the brevity 
 candidates' c words are fewer than the references' r. An order with no match at all would make BLEU 0, so such a
 precision is 1 / (2^k * candidate n-grams) for the k-th order without a match (k = 1, 2, ...): the "exp"
 smoothing that sacrebleu uses by default (Chen & Cherry 2014, smoothing 3). Every score is in [0, 1].
+
+`lead` is the usual baseline of headline and summary scores: the article's first words.
 """
 from __future__ import annotations
 
@@ -79,6 +81,12 @@ def headline_scores(candidates: Sequence[str], references: Sequence[str]) -> dic
             "rouge2": sum(rouge_n(c, r, 2) for c, r in pairs) / len(pairs),
             "rougeL": sum(rouge_l(c, r) for c, r in pairs) / len(pairs),
             "bleu": corpus_bleu(candidates, references)}
+
+
+def lead(text: str, count: int) -> str:
+    """The lead baseline: `text` up to the end of its `count`-th word, as written (all of it when shorter)."""
+    ends = [match.end() for match in _WORD.finditer(text)]
+    return text[: ends[min(count, len(ends)) - 1]] if ends and count > 0 else ""
 
 
 def _ngrams(tokens: list[str], n: int) -> Counter:

@@ -59,5 +59,22 @@ def example_prompts(x: np.ndarray, max_bytes: int = 64) -> list[str]:
     for row in x:
         separator = np.flatnonzero(row == SEPARATOR)
         tokens = row[1 : separator[0]] if len(separator) else row[:max_bytes]
-        prompts.append(bytes(tokens[is_byte(tokens)].astype(np.uint8)).decode("utf-8", errors="ignore"))
+        prompts.append(_byte_text(tokens))
     return prompts
+
+
+def example_headlines(x: np.ndarray) -> list[str]:
+    """The headlines of headline examples x [N, T]: the bytes after ⟨sep⟩ up to ⟨end⟩ (or the row's end); "" for
+    a row without ⟨sep⟩. The references `example_prompts` go with, for scoring generated headlines."""
+    headlines = []
+    for row in x:
+        separator = np.flatnonzero(row == SEPARATOR)
+        tokens = row[separator[0] + 1 :] if len(separator) else row[:0]
+        ends = np.flatnonzero(tokens == END)
+        headlines.append(_byte_text(tokens[: ends[0]] if len(ends) else tokens))
+    return headlines
+
+
+def _byte_text(tokens: np.ndarray) -> str:
+    """The text of a token row's byte tokens; bytes cut inside a character are dropped."""
+    return bytes(tokens[is_byte(tokens)].astype(np.uint8)).decode("utf-8", errors="ignore")

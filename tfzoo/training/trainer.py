@@ -289,10 +289,13 @@ def precision_policy(policy: str | None) -> Iterator[None]:
 
 
 def evaluate(run_dir: str | Path, *, verbose: int | str = "auto") -> dict[str, float]:
-    """Reload a run's model and dataset and return its metrics on the held-out test split."""
+    """Reload a run's model and dataset and return its metrics on the held-out test split, with the scores its
+    task adds (a headline run: ROUGE and BLEU of its headlines and of a lead baseline, see Task.held_out_scores)."""
     run_dir = Path(run_dir)
     config, model = load_run(run_dir)
-    return evaluate_model(model, run_data(run_dir, config), config["batch_size"], verbose=verbose)
+    data = run_data(run_dir, config)
+    metrics = evaluate_model(model, data, config["batch_size"], verbose=verbose)
+    return {**metrics, **get_spec(config["model"]).task.held_out_scores(model, data)}
 
 
 
