@@ -107,7 +107,7 @@ def export_model(
                 raise ValueError("examples must be {input name: array} for a model without exactly one named input")
             examples = {model.inputs[0].name: examples}
         signatures = KerasSignatures(model, examples)
-        functions, requests, reference = (signatures.serving_functions(), signatures.warmup_requests(examples),
+        functions, requests, reference = (signatures.serving_functions(), signatures.warmup_requests(),
                                           signatures.reference_outputs)
     examples_digest = hashlib.sha256()
     for signature, inputs in requests:
@@ -165,7 +165,7 @@ def publish(
                               f"({next_version(model_dir)})")
 
     recorded = requests()
-    with staging_folder(model_dir) as staging:
+    with removed_if_left_empty(model_dir), staging_folder(model_dir) as staging:
         staged = staging / str(version)
         write_saved_model(model, functions, staged)
         extra = staged / ASSETS_EXTRA
@@ -186,6 +186,20 @@ def publish(
                 raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten") from error
             raise
     return final
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(model_dir: Path) -> Iterator[None]:
+    """Remove `model_dir` when an export that made it fails and leaves it empty (a concurrent export's folders,
+    or versions, keep it)."""
+    created = not model_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                model_dir.rmdir()
+        raise
 
 
 def tfzoo_version() -> str:

@@ -22,6 +22,7 @@ class KerasSignatures:
     def __init__(self, model: keras.Model, examples: Mapping[str, np.ndarray]) -> None:
         self.model = model
         self.input_specs = input_specs(model, examples)
+        self.examples = {spec.name: example_batch(spec, examples[spec.name]) for spec in self.input_specs}
 
     def serving_functions(self) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
         """`serving_default`: the model's named inputs -> its named outputs."""
@@ -33,12 +34,11 @@ class KerasSignatures:
 
         return {"serving_default": serve}
 
-    def warmup_requests(self, examples: Mapping[str, np.ndarray]) -> list[Request]:
+    def warmup_requests(self) -> list[Request]:
         """The first 1, 2, 4, ... examples (up to 32) as `serving_default` requests."""
-        count = len(next(iter(examples.values())))
+        count = len(next(iter(self.examples.values())))
         sizes = sorted({min(size, count) for size in WARMUP_BATCH_SIZES})
-        return [("serving_default", {spec.name: np.asarray(examples[spec.name][:size], spec.dtype.as_numpy_dtype)
-                                     for spec in self.input_specs}) for size in sizes]
+        return [("serving_default", {name: batch[:size] for name, batch in self.examples.items()}) for size in sizes]
 
     def reference_outputs(self, request: Request) -> dict[str, np.ndarray]:
         """The model's own predictions (`model.predict`) for one request, under the signature's output names."""
@@ -68,6 +68,20 @@ def input_specs(model: keras.Model, examples: Mapping[str, np.ndarray]) -> list[
     if len(set(counts.values())) != 1 or not min(counts.values()):
         raise ValueError(f"every input's examples must hold the same number (at least 1) of examples, got {counts}")
     return specs
+
+
+def example_batch(spec: tf.TensorSpec, values: Any) -> np.ndarray:
+    """The examples of one input in its dtype; ValueError naming the input when they have another shape or kind."""
+    try:
+        batch = np.asarray(values).astype(spec.dtype.as_numpy_dtype)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"examples[{spec.name!r}] cannot be read as {spec.dtype.name} ({error}); pass the "
+                         f"{spec.dtype.name} values the model takes") from None
+    if not spec.shape.is_compatible_with(batch.shape):
+        expected = ["N" if dim is None else dim for dim in spec.shape.as_list()]
+        raise ValueError(f"examples[{spec.name!r}] has shape {list(batch.shape)} but the input takes {expected}; "
+                         "pass examples of the input's shape, N of them")
+    return batch
 
 
 def model_inputs(model: keras.Model, inputs: Mapping[str, Any]) -> Any:
