@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 from tfzoo.datasets import DataError, load_dataset
-from tfzoo.datasets.text import example_prompts, language_model_splits
+from tfzoo.datasets.text import language_model_splits
 from tfzoo.text import tokenizer
-from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR
+from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, example_prompts
 
 
 def write_headlines(path: Path, rows: list[tuple[str, str]]) -> Path:

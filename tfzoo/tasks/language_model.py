@@ -34,15 +34,16 @@ class LanguageModel(Task):
         return [TokenAccuracy(), BitsPerByte()]
 
     def fit_hparams(self, spec: ModelSpec, data: Any, hparams: dict[str, Any]) -> dict[str, Any]:
-        """max_length follows the data's sequence length, headline whether the data holds article/headline pairs."""
+        """max_length follows the data's sequence length, headline whether the data holds article/headline pairs
+        (each when the factory has that hyperparameter)."""
         check_data_task(self, spec, data)
         fitted = dict(hparams)
         (length,) = data.input_shape
-        if fitted.setdefault("max_length", length) < length:
+        if "max_length" in spec.hparams and fitted.setdefault("max_length", length) < length:
             raise ValueError(f"max_length={fitted['max_length']} is shorter than the data's {length}-token sequences; "
                              "leave max_length out and tfzoo takes it from the data")
         headline = bool(np.any(data.x_train == SEPARATOR))  # article ⟨sep⟩ headline pairs make a headline model
-        if fitted.setdefault("headline", headline) != headline:
+        if "headline" in spec.hparams and fitted.setdefault("headline", headline) != headline:
             raise ValueError(f"headline={fitted['headline']} does not match the data ({data.name} "
                              f"{'holds' if headline else 'has no'} article/headline pairs); leave headline out")
         return fitted
