@@ -62,17 +62,20 @@ def test_bleu_modified_precision_of_the_bleu_paper():
 
 
 def test_bleu_by_hand():
-    # "the cat sat on the mat" against "the cat is on the mat": unigrams 5/6 (the x2, cat, on, mat), bigrams 3/5
-    # (the cat, on the, the mat), trigrams 1/4 (on the mat), 4-grams 0 of 3, smoothed to 1 / (2 * 3); equal
-    # lengths, no penalty: (5/6 * 3/5 * 1/4 * 1/6) ** (1/4) = (1/48) ** (1/4).
-    assert corpus_bleu(["the cat sat on the mat"], ["the cat is on the mat"]) == pytest.approx((1 / 48) ** 0.25)
+    # "the cat sat on the mat" against "the cat is on the mat": unigrams 5/6 (the x2, cat, on, mat); bigrams 3 of 5
+    # (the cat, on the, the mat), trigrams 1 of 4 (on the mat), 4-grams 0 of 3, each plus one: 4/6, 2/5, 1/4;
+    # equal lengths, no penalty: (5/6 * 4/6 * 2/5 * 1/4) ** (1/4) = (1/18) ** (1/4).
+    assert corpus_bleu(["the cat sat on the mat"], ["the cat is on the mat"]) == pytest.approx((1 / 18) ** 0.25)
     # Every n-gram matches but 4 words stand for 6: brevity penalty exp(1 - 6/4).
     assert corpus_bleu(["a b c d"], ["a b c d e f"]) == pytest.approx(math.exp(-0.5))
-    # Corpus level, counts summed before dividing: 1-grams 4/6, 2-grams 3/4, 3-grams 2/2, 4-grams 1/1 (the second
-    # pair has no match at all, which alone would score 0; the mean of sentence scores would be 0.5).
-    assert corpus_bleu(["a b c d", "x y"], ["a b c d", "a b"]) == pytest.approx((4 / 6 * 3 / 4) ** 0.25)
+    # Corpus level, counts summed before dividing: 1-grams 4/6, 2-grams (3+1)/(4+1), 3-grams (2+1)/(2+1), 4-grams
+    # (1+1)/(1+1). The second pair alone has no word in common and would score 0.
+    assert corpus_bleu(["a b c d", "x y"], ["a b c d", "a b"]) == pytest.approx((4 / 6 * 4 / 5) ** 0.25)
+    assert corpus_bleu(["x y"], ["a b"]) == 0.0
     assert corpus_bleu(["a b c d"], ["a b c d"]) == 1.0
-    assert corpus_bleu(["a b c", ""], ["a b c", "d e f g"]) == 0.0  # no 4-gram in any candidate
+    # Short candidates still score: no 4-gram anywhere is (0+1)/(0+1); 3 words for 7, penalty exp(1 - 7/3).
+    assert corpus_bleu(["a b c", ""], ["a b c", "d e f g"]) == pytest.approx(math.exp(1 - 7 / 3))
+    assert corpus_bleu([""], ["a b"]) == 0.0
     assert corpus_bleu(["case Punctuation, ignored!"], ["Case punctuation ignored"], max_order=3) == 1.0
 
 
@@ -81,8 +84,8 @@ def test_headline_scores_average_rouge_over_pairs():
     assert scores["rouge1"] == pytest.approx((3 / 4 + 1 / 2) / 2)
     assert scores["rouge2"] == pytest.approx((1 / 3 + 0) / 2)
     assert scores["rougeL"] == pytest.approx((3 / 4 + 1 / 2) / 2)
-    # BLEU: 5 candidate words for 7, penalty exp(1 - 7/5); 1-grams 4/5, 2-grams 1/3, then no 3-gram match of 2
-    # (1 / (2 * 2)) and no 4-gram match of 1, the second order without one (1 / (4 * 1)).
-    assert scores["bleu"] == pytest.approx(math.exp(-0.4) * (4 / 5 * 1 / 3 * 1 / 4 * 1 / 4) ** 0.25)
+    # BLEU: 5 candidate words for 7, penalty exp(1 - 7/5); 1-grams 4/5, 2-grams (1+1)/(3+1), 3-grams (0+1)/(2+1),
+    # 4-grams (0+1)/(1+1).
+    assert scores["bleu"] == pytest.approx(math.exp(-0.4) * (4 / 5 * 1 / 2 * 1 / 3 * 1 / 2) ** 0.25)
     with pytest.raises(ValueError, match="2 candidates but 1 references"):
         headline_scores(["a", "b"], ["a"])

@@ -1,7 +1,8 @@
 """Text for the text generator, as byte tokens: documents for a language model, or article/headline pairs.
 
 x is int32 token ids [N, T] and y the int32 next-token targets [N, T]; a target equal to the padding token
-is not trained on. Train, validation and test never share a document (or a CSV row).
+is not trained on. Train, validation and test never share a document (nor a CSV row, nor a topic of
+python_docs_headlines).
 """
 from __future__ import annotations
 
@@ -44,9 +45,10 @@ def python_docs_headlines(*, seed: int = 0, max_length: int = DEFAULT_LENGTH) ->
     """Article/headline pairs from the topics of `python_docs`: each section's heading is the headline of its body.
 
     A heading is a line underlined with a run of *, =, -, ~ or ^ as long as itself; a section's body is the text up
-    to the next heading, its whitespace runs made single spaces. A heading or body already seen (several topics
-    repeat a section, in topic-name order) is left out, as is an empty body: in Python 3.11, 167 pairs from 67
-    topics. Split 70/15/15 by topic, as python_docs; examples as in headline_csv.
+    to the next heading, its whitespace runs made single spaces. Several topics repeat a section: reading the topics
+    in name order, a heading or a body seen before is left out, as is an empty body. In Python 3.11: 168 pairs from
+    67 topics, headings of 2.5 words on average. Split 70/15/15 by topic, as python_docs, so no heading or body is
+    in two splits; examples as in headline_csv.
     """
     topics = _python_topics()
     seen: set[str] = set()

@@ -10,9 +10,11 @@ unigrams. Each pair's F1 (2PR / (P + R), 0 when nothing overlaps) is averaged ov
 
 BLEU (Papineni et al. 2002): corpus-level, the clipped n-gram matches and candidate n-grams of every pair summed
 first, then modified precisions p1..p4, their geometric mean, times the brevity penalty exp(1 - r / c) when the
-candidates' c words are fewer than the references' r. An order with no match at all would make BLEU 0, so such a
-precision is 1 / (2^k * candidate n-grams) for the k-th order without a match (k = 1, 2, ...): the "exp"
-smoothing that sacrebleu uses by default (Chen & Cherry 2014, smoothing 3). Every score is in [0, 1].
+candidates' c words are fewer than the references' r. Smoothing: add one to the matches and to the candidate
+n-grams of each order n > 1, p_n = (matches + 1) / (n-grams + 1), as BLEU+1 does (Lin & Och 2004; Chen & Cherry
+2014, smoothing 2). Headlines are short: unsmoothed, a corpus of 3-word headlines would score 0 for having no
+4-grams, and one 4-gram order without a match would zero everything else. p1 is not smoothed, so candidates with
+no word of their references score 0. Every score is in [0, 1].
 
 `lead` is the usual baseline of headline and summary scores: the article's first words.
 """
@@ -58,17 +60,12 @@ def corpus_bleu(candidates: Sequence[str], references: Sequence[str], max_order:
             candidate_grams = _ngrams(candidate_words, n)
             matches[n - 1] += sum((candidate_grams & _ngrams(reference_words, n)).values())
             totals[n - 1] += sum(candidate_grams.values())
-    if min(totals) == 0:  # no candidate is max_order words long: BLEU is undefined, and 0 as in sacrebleu
+    if matches[0] == 0:  # no word in common (or no candidate word at all)
         return 0.0
-    log_precisions, unmatched = [], 0
-    for match, total in zip(matches, totals):
-        if match == 0:
-            unmatched += 1
-            log_precisions.append(-math.log(2**unmatched * total))
-        else:
-            log_precisions.append(math.log(match / total))
+    log_precision = math.log(matches[0] / totals[0]) + sum(
+        math.log((match + 1) / (total + 1)) for match, total in zip(matches[1:], totals[1:]))
     log_brevity = min(0.0, 1 - reference_length / candidate_length)  # a penalty only for too few words
-    return math.exp(log_brevity + sum(log_precisions) / max_order)
+    return math.exp(log_brevity + log_precision / max_order)
 
 
 def headline_scores(candidates: Sequence[str], references: Sequence[str]) -> dict[str, float]:
