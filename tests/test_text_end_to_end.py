@@ -144,7 +144,8 @@ def test_rest_and_grpc_sample_like_in_process_with_the_same_controls(served_text
     _, clients = served_text
     model = trained_run("text_generator").model
     prompts = ["Assignment statements", "中文新闻标题：", "x"]
-    controls = {"max_new_tokens": 20, "temperature": 0.8, "top_k": 50, "top_p": 0.95, "seed": 42}
+    controls = {"max_new_tokens": 20, "temperature": 0.8, "top_k": 50, "top_p": 0.95, "seed": 42,
+                "repetition_penalty": 1.2, "no_repeat_ngram_size": 4}
     expected = generate(model, prompts, **controls)
     inputs = {"prompt": prompts, **{name: [value] * len(prompts) for name, value in controls.items()}}
     for client in clients:

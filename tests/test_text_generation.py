@@ -1,14 +1,23 @@
-"""Generation mechanics on small untrained models: the cache, sampling, batches, stopping, context, caps, tracing."""
+"""Generation mechanics on small untrained models: the cache, sampling, batches, stopping, context, caps, tracing,
+the repetition controls, and the one-line refusals of out-of-range controls (in Python, in the graph, served)."""
 from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tfzoo
-from tfzoo.text import generation
-from tfzoo.text.generation import generate, generation_functions, prompt_tokens
-from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR
+from tfzoo.export.saved_model import write_saved_model
+from tfzoo.serving.client import Client
+from tfzoo.serving.config import write_serving_configs
+from tfzoo.serving.server import ModelServer, ServerOptions
+from tfzoo.text import generation, tokenizer
+from tfzoo.text.generation import CONTROLS, DEFAULTS, OFF, generate, generation_functions, prompt_tokens
+from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, VOCAB_SIZE
 
 SMALL = {"num_layers": 2, "d_model": 32, "num_heads": 4, "ff_dim": 64, "dropout": 0.0, "max_length": 64}
 PROMPTS = ["The", "A much longer prompt, with punctuation.", "中文新闻标题", ""]
@@ -31,7 +40,7 @@ def test_cached_and_uncached_greedy_decoding_give_the_same_tokens(model):
     budget = tf.fill([len(PROMPTS)], 30)
     tokens, lengths = prompt_tokens(tf.constant(PROMPTS), budget, max_length=64, headline=False)
 
-    def greedy(logits: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
+    def greedy(logits: tf.Tensor, tokens: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
         return tf.argmax(logits, axis=-1, output_type=tf.int32)
 
     cached, recomputed = (
@@ -39,8 +48,13 @@ def test_cached_and_uncached_greedy_decoding_give_the_same_tokens(model):
         for use_cache in (True, False))
     np.testing.assert_array_equal(cached, recomputed)
     assert (cached != PAD).sum() > (tokens.numpy() != PAD).sum()  # tokens were generated
-    texts = generate(model, PROMPTS, max_new_tokens=30)
-    assert texts == generate(model, PROMPTS, max_new_tokens=30, use_cache=False)
+    decoded = tokenizer.decode(tf.where(np.arange(64)[None, :] >= lengths[:, None], cached, PAD)).numpy()
+    # With the repetition controls off, the generate signature is plain greedy decoding, as before they existed.
+    assert generate(model, PROMPTS, max_new_tokens=30, **OFF) == [text.decode() for text in decoded]
+    for controls in (OFF, {"repetition_penalty": 1.3, "no_repeat_ngram_size": 3}):
+        for sampling in ({}, {"temperature": 1.0, "top_p": 0.9, "seed": 2}):
+            texts = generate(model, PROMPTS, max_new_tokens=30, **controls, **sampling)
+            assert texts == generate(model, PROMPTS, max_new_tokens=30, **controls, **sampling, use_cache=False)
 
 
 def test_top_k_1_is_greedy_and_a_seed_reproduces_a_sample(model):
@@ -62,10 +76,10 @@ def test_each_prompt_of_a_batch_gets_what_it_would_get_alone(model):
 def test_generation_stops_at_the_end_token_and_after_max_new_tokens():
     assert generate(biased_model(END, 1e4), PROMPTS, max_new_tokens=30) == [""] * len(PROMPTS)
     always_a = biased_model(ord("a"), 1e4)
-    assert generate(always_a, ["x", "yy"], max_new_tokens=7) == ["a" * 7] * 2
+    assert generate(always_a, ["x", "yy"], max_new_tokens=7, **OFF) == ["a" * 7] * 2
     assert generate(always_a, ["x"], max_new_tokens=0) == [""]
     # Past half the context, the prompt keeps only half for new tokens; generation stops when the context is full.
-    assert generate(always_a, ["p" * 40], max_new_tokens=50) == ["a" * 32]
+    assert generate(always_a, ["p" * 40], max_new_tokens=50, **OFF) == ["a" * 32]
 
 
 def test_a_long_prompt_keeps_its_end_or_a_headline_article_its_beginning():
@@ -80,7 +94,7 @@ def test_a_long_prompt_keeps_its_end_or_a_headline_article_its_beginning():
 
 
 def test_unicode_prompts_and_invalid_bytes_give_valid_text():
-    texts = generate(biased_model(0xE4, 1e4), ["中文新闻标题：", "日本語"], max_new_tokens=5)
+    texts = generate(biased_model(0xE4, 1e4), ["中文新闻标题：", "日本語"], max_new_tokens=5, **OFF)
     assert texts == ["\ufffd" * 5] * 2  # lone lead bytes of a 3-byte character, each replaced
 
 
@@ -95,15 +109,170 @@ def test_new_prompt_lengths_and_batch_sizes_do_not_retrace(model):
 
 
 def test_hard_caps_hold_whatever_is_asked(model):
-    assert generate(biased_model(ord("a"), 1e4), ["x"], max_new_tokens=10**6) == ["a" * 62]  # the context caps it
-    controls = {name: tf.zeros([2], dtype) for name, dtype in generation.CONTROLS.items()}
+    assert generate(biased_model(ord("a"), 1e4), ["x"], max_new_tokens=10**6, **OFF) == ["a" * 62]  # context caps it
+    controls = {name: tf.fill([2], tf.constant(DEFAULTS[name], dtype)) for name, dtype in CONTROLS.items()}
     with pytest.raises(tf.errors.InvalidArgumentError, match="one value per prompt"):
         generation_functions(model)["generate"](prompt=tf.constant(["a"]), **controls)
     too_many = generation.MAX_PROMPTS + 1
-    controls = {name: tf.zeros([too_many], dtype) for name, dtype in generation.CONTROLS.items()}
+    controls = {name: tf.fill([too_many], tf.constant(DEFAULTS[name], dtype)) for name, dtype in CONTROLS.items()}
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"at most {generation.MAX_PROMPTS} prompts"):
         generation_functions(model)["generate"](prompt=tf.constant([""] * too_many), **controls)
     # The Python API runs more prompts than that in calls of at most MAX_PROMPTS; a text does not depend on its batch.
     prompts = [f"p{index}" for index in range(too_many)]
     texts = generate(model, prompts, max_new_tokens=2)
     assert len(texts) == too_many and texts[-1] == generate(model, prompts[-1:], max_new_tokens=2)[0]
+
+
+def penalized(logits: list[float], text: list[int], *, penalty: float = 1.0, ngram: int = 0) -> np.ndarray:
+    """penalize_repetition on one row: `logits` for the first len(logits) tokens (the rest 0), after `text`."""
+    tokens = tf.constant([text + [PAD] * 4])
+    row = tf.constant([logits + [0.0] * (VOCAB_SIZE - len(logits))])
+    return generation.penalize_repetition(row, tokens, tf.constant([0]), tf.constant(len(text)), tf.constant([penalty]),
+                                          tf.constant([ngram])).numpy()[0, :len(logits)]
+
+
+def test_the_repetition_penalty_divides_positive_and_multiplies_negative_logits_of_seen_tokens():
+    text = [BEGIN, 0, 2, 0]  # tokens 0 and 2 are in the text, 1 and 3 are not
+    np.testing.assert_allclose(penalized([3.0, 2.0, -1.0, 0.5], text, penalty=2.0), [1.5, 2.0, -2.0, 0.5])
+    np.testing.assert_array_equal(penalized([3.0, 2.0, -1.0, 0.5], text, penalty=1.0), [3.0, 2.0, -1.0, 0.5])
+    # Greedy follows: the seen token 0 (3.0) loses to the unseen 1 (2.0) once divided by more than 1.5.
+    def greedy(penalty: float) -> int:
+        logits = tf.constant([penalized([3.0, 2.0], text, penalty=penalty)])
+        return int(generation.next_tokens(logits, tf.zeros([1]), tf.zeros([1], tf.int32), tf.ones([1]),
+                                          tf.zeros([1]))[0])
+
+    assert {penalty: greedy(penalty) for penalty in (1.0, 1.4, 1.6)} == {1.0: 0, 1.4: 0, 1.6: 1}
+
+
+def test_no_repeat_ngram_bans_exactly_the_tokens_that_would_repeat_an_ngram():
+    text = [BEGIN, 1, 2, 3, 1, 2]  # "1 2" was followed by 3: with n = 3, 3 would repeat "1 2 3"
+    banned = {n: set(np.flatnonzero(np.isneginf(penalized([0.0] * 6, text, ngram=n)))) for n in range(5)}
+    assert banned == {0: set(), 1: {1, 2, 3}, 2: {3}, 3: {3}, 4: set()}  # n = 1: no token twice
+    # A row's text starts at `first` (a headline's, after the article): n-grams before it do not count.
+    tokens = tf.constant([text + [PAD] * 2])
+    after = generation.penalize_repetition(tf.zeros([1, VOCAB_SIZE]), tokens, tf.constant([2]), tf.constant(6),
+                                           tf.constant([1.0]), tf.constant([3]))
+    assert not np.isneginf(after.numpy()).any()
+
+
+def letters_model(headline: bool = False) -> tf.keras.Model:
+    """A random model that only ever writes lowercase letters (their logits raised by 1e4), in no fixed pattern."""
+    tf.keras.utils.set_random_seed(3)
+    model = tfzoo.create_model("text_generator", **SMALL, headline=headline)
+    raised = [[letter] for letter in range(ord("a"), ord("z") + 1)]
+    model.head.bias.assign(tf.tensor_scatter_nd_add(model.head.bias, raised, [1e4] * len(raised)))
+    return model
+
+
+def repeated_ngrams(prompt: str, text: str, n: int) -> list[str]:
+    """The n-grams of prompt + text that end inside `text` and occur earlier (ending earlier) too."""
+    whole = prompt + text
+    return [whole[end - n:end] for end in range(max(n, len(prompt) + 1), len(whole) + 1)
+            if whole[end - n:end] in {whole[e - n:e] for e in range(n, end)}]
+
+
+def test_no_repeat_ngram_leaves_no_repeated_ngram_in_greedy_or_sampled_text():
+    model = letters_model()
+    prompts = ["abcab", "x", "the the the"]
+    looping = generate(model, prompts, max_new_tokens=40, **OFF)
+    assert any(repeated_ngrams(p, t, 3) for p, t in zip(prompts, looping))  # the control has something to do
+    for sampling in ({}, {"temperature": 1.0, "seed": 7}):
+        for n in (2, 3, 5):
+            texts = generate(model, prompts, max_new_tokens=40, no_repeat_ngram_size=n, repetition_penalty=1.0,
+                             **sampling)
+            assert [len(text) for text in texts] == [40] * len(prompts)  # every token a letter, none stopped early
+            assert [repeated_ngrams(p, t, n) for p, t in zip(prompts, texts)] == [[]] * len(prompts), (n, sampling)
+
+
+def test_a_long_prompt_is_read_from_its_end_for_a_language_model_and_its_start_for_a_headline_model():
+    start, end = "0123456789" * 2000, "and this is the end of a long prompt, the last bytes it has"  # 20 KB, then 59
+    lm, headline = letters_model(), letters_model(headline=True)
+    sampled = {"max_new_tokens": 16, "temperature": 1.0, "seed": 1}  # follows the context more than greedy does
+    # A language model with 16 new tokens keeps the last 64 - 1 - 16 = 47 bytes.
+    assert generate(lm, [start + end], **sampled) == generate(lm, [end[-47:]], **sampled)
+    assert generate(lm, [start + end], **sampled) != generate(lm, [start], **sampled)
+    # A headline model with 16 new tokens keeps the first 64 - 2 - 16 = 46 bytes of the article.
+    assert generate(headline, [start + end], **sampled) == generate(headline, [start[:46]], **sampled)
+    assert generate(headline, [start + end], **sampled) != generate(headline, [end], **sampled)
+    # Past MAX_PROMPT_BYTES (a context that long), a language model still reads the end of the string.
+    tokens, lengths = prompt_tokens(tf.constant([start + end]), tf.constant([16]), max_length=20000, headline=False)
+    assert int(lengths[0]) == 1 + generation.MAX_PROMPT_BYTES
+    assert bytes(tokens[0, 1:int(lengths[0])].numpy().astype(np.uint8)) == (start + end).encode()[-16384:]
+
+
+def test_a_character_cut_at_the_start_of_a_kept_prompt_loses_its_continuation_bytes():
+    prompt = "中" * 30  # 90 bytes; 47 kept from the end would start inside a character, with 2 stray bytes
+    tokens, lengths = prompt_tokens(tf.constant([prompt]), tf.constant([16]), max_length=64, headline=False)
+    kept = bytes(tokens[0, 1:int(lengths[0])].numpy().astype(np.uint8))
+    assert kept == ("中" * 15).encode()  # 45 bytes: the cut character's 2 bytes dropped
+    # An uncut prompt is left as it is, even one that starts with a stray continuation byte.
+    tokens, lengths = prompt_tokens(tf.constant([b"\x80ab"]), tf.constant([16]), max_length=64, headline=False)
+    assert list(tokens[0, 1:int(lengths[0])].numpy()) == [0x80, ord("a"), ord("b")]
+
+
+OUT_OF_RANGE = [("max_new_tokens", -1), ("temperature", -0.5), ("temperature", float("nan")), ("top_k", -5),
+                ("top_p", 1.5), ("top_p", -0.1), ("top_p", float("nan")), ("repetition_penalty", 0.0),
+                ("repetition_penalty", -1.2), ("repetition_penalty", float("nan")), ("no_repeat_ngram_size", -1)]
+
+
+@pytest.mark.parametrize(("name", "value"), OUT_OF_RANGE)
+def test_an_out_of_range_control_is_refused_in_one_line_naming_it(model, name, value):
+    with pytest.raises(ValueError) as error:
+        generate(model, ["a"], **{name: value})
+    assert str(error.value).startswith(f"{name} must be ") and "\n" not in str(error.value)
+    # The signature itself (as served) refuses it too, in an assertion whose text is the same line.
+    controls = {other: tf.constant([DEFAULTS[other]], dtype) for other, dtype in CONTROLS.items()}
+    controls[name] = tf.constant([DEFAULTS[name], value], CONTROLS[name])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"assertion failed: \\[{name} must be "):
+        generation_functions(model)["generate"](prompt=tf.constant(["a", "b"]),
+                                                **{k: (v if k == name else tf.concat([v, v], 0))
+                                                   for k, v in controls.items()})
+
+
+@pytest.fixture(scope="module")
+def served(model, tmp_path_factory):
+    """The small model exported and served by tfzoo's ModelServer: (REST port, gRPC client)."""
+    base = tmp_path_factory.mktemp("models")
+    write_saved_model(model, generation_functions(model), base / "lm" / "1")
+    config = write_serving_configs(base, tmp_path_factory.mktemp("config"))["models.config"]
+    options = ServerOptions(model_config_file=str(config), port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)
+    with ModelServer(options) as server, Client("127.0.0.1", server.port, protocol="grpc") as grpc:
+        yield server.rest_api_port, grpc
+
+
+def rest_generate(port: int, inputs: dict[str, list]) -> tuple[int, dict]:
+    """POST a columnar :predict of the generate signature; (HTTP status, JSON answer)."""
+    body = json.dumps({"signature_name": "generate", "inputs": inputs}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/lm:predict", body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_a_served_request_with_an_out_of_range_control_gets_a_400_whose_first_line_names_it(served):
+    port, _ = served
+    good = {"prompt": ["a", "b"], **{name: [value] * 2 for name, value in DEFAULTS.items()}}
+    assert rest_generate(port, good)[0] == 200
+    for name, value in [("top_k", -5), ("repetition_penalty", 0.0), ("no_repeat_ngram_size", -2), ("top_p", 2)]:
+        status, answer = rest_generate(port, {**good, name: [DEFAULTS[name], value]})
+        # The first line is the one line; TF's status adds the failing node on a second, as TF Serving's does.
+        assert (status, answer["error"].splitlines()[0]) == (400, f"assertion failed: [{name} must be "
+                                                                  f"{generation.RANGES[name][3]}]")
+    status, answer = rest_generate(port, {**good, "seed": [1]})
+    assert (status, answer["error"].splitlines()[0]) == (400, "assertion failed: [seed needs one value per prompt]")
+    too_many = generation.MAX_PROMPTS + 1
+    status, answer = rest_generate(port, {"prompt": ["a"] * too_many,
+                                          **{name: [value] * too_many for name, value in DEFAULTS.items()}})
+    assert (status, answer["error"].splitlines()[0]) == (400, f"assertion failed: [at most {too_many - 1} prompts "
+                                                              "per request]")
+
+
+def test_an_empty_batch_gets_no_texts(served):
+    port, grpc = served
+    assert rest_generate(port, {"prompt": [], **{name: [] for name in CONTROLS}}) == (200, {"outputs": []})
+    with Client("127.0.0.1", port, protocol="rest") as rest:
+        for client in (rest, grpc):  # tfzoo's client types the empty lists from the signature
+            texts = client.predict("lm", {"prompt": [], **{name: [] for name in CONTROLS}}, signature="generate")
+            assert texts["text"].shape == (0,), client.protocol

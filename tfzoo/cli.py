@@ -307,6 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="sample among the most likely tokens whose probability reaches P (default 1: all)")
     generate.add_argument("--seed", type=whole(0, INT64_MAX), metavar="N",
                           help="seed for reproducible sampling (default: random)")
+    generate.add_argument("--repetition-penalty", type=real(0, 100, "1 is off", low_open=True), metavar="R",
+                          default=GENERATION_DEFAULTS["repetition_penalty"],
+                          help="divide the logits of tokens already in the text by R (negative ones: multiply); "
+                               "1: off (default: %(default)s)")
+    generate.add_argument("--no-repeat-ngram-size", type=whole(0, MAX_NEW_TOKENS, "0 is off"), metavar="N",
+                          default=GENERATION_DEFAULTS["no_repeat_ngram_size"],
+                          help="never repeat a sequence of N tokens (bytes) already in the text; 0: off "
+                               "(default: %(default)s)")
 
     tfrecords = commands.add_parser(
         "tfrecords", help="write a CSV as TFRecord shards of tf.Example for --train-files and friends",
@@ -389,7 +397,8 @@ def command_predict(args: argparse.Namespace) -> None:
 def command_generate(args: argparse.Namespace) -> None:
     function = load_generate_function(args.model_dir)
     controls = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
-                "top_p": args.top_p, "seed": args.seed}
+                "top_p": args.top_p, "seed": args.seed, "repetition_penalty": args.repetition_penalty,
+                "no_repeat_ngram_size": args.no_repeat_ngram_size}
     for prompt, text in zip(args.prompt, call_generate_signature(function, args.prompt, **controls)):
         print(json.dumps({"prompt": prompt, "text": text}, ensure_ascii=False))
 

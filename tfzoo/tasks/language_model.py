@@ -55,11 +55,12 @@ class LanguageModel(Task):
         """Prompts from held-out examples through serving_default (greedy), and through the controls signature
         greedy and sampled with seeds. Few and short (a step per token), yet every path of the graph runs."""
         prompts = np.array([text.encode("utf-8") for text in example_prompts(held_out[:8])], dtype=object)
-        settings = [(0.0, 0, 1.0), (0.8, 20, 1.0), (0.8, 0, 0.9), (1.0, 1, 1.0)]
-        temperature, top_k, top_p = np.array(settings[: len(prompts)]).T
+        settings = [(0.0, 0, 1.0, 1.0, 0), (0.8, 20, 1.0, 1.2, 0), (0.8, 0, 0.9, 1.0, 4), (1.0, 1, 1.0, 1.3, 3)]
+        temperature, top_k, top_p, penalty, ngram = np.array(settings[: len(prompts)]).T
         controls = {PROMPT: prompts[: len(temperature)], "max_new_tokens": np.full(len(temperature), 16, np.int32),
                     "temperature": temperature.astype(np.float32), "top_k": top_k.astype(np.int32),
-                    "top_p": top_p.astype(np.float32), "seed": np.arange(len(temperature), dtype=np.int64)}
+                    "top_p": top_p.astype(np.float32), "seed": np.arange(len(temperature), dtype=np.int64),
+                    "repetition_penalty": penalty.astype(np.float32), "no_repeat_ngram_size": ngram.astype(np.int32)}
         return [("serving_default", {PROMPT: prompts[:1]}), ("serving_default", {PROMPT: prompts}),
                 (GENERATE_SIGNATURE, controls)]
 
