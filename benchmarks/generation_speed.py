@@ -36,7 +36,7 @@ import tfzoo
 from tfzoo.export.saved_model import write_saved_model
 from tfzoo.serving.config import write_serving_configs
 from tfzoo.serving.server import server_process
-from tfzoo.text.generation import GENERATE_SIGNATURE, call_generate_signature, generation_functions
+from tfzoo.text.generation import CONTROLS, GENERATE_SIGNATURE, call_generate_signature, generation_functions
 from tfzoo.text.tokenizer import END
 
 PROMPT_BYTES, NEW_TOKENS, CONTEXT = 64, 256, 384
@@ -74,8 +74,10 @@ def benchmark_generator(context: int) -> keras.Model:
 
 
 def greedy_controls(new_tokens: int) -> dict[str, float | int]:
-    """Generation controls for greedy decoding of `new_tokens` tokens."""
-    return {"max_new_tokens": new_tokens, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "seed": 0}
+    """Generation controls for plain greedy decoding of `new_tokens` tokens (no repetition controls, as the
+    other generators compared here have none)."""
+    return {"max_new_tokens": new_tokens, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "seed": 0,
+            "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
 
 
 def generation_seconds(model: keras.Model, batch: int, controls: dict[str, float | int], use_cache: bool,
@@ -118,12 +120,8 @@ def main() -> None:
         signature = exported.signatures[GENERATE_SIGNATURE]
 
         def request(batch: int) -> dict[str, np.ndarray]:
-            values = {name: np.full(batch, value) for name, value in controls.items()}
             return {"prompt": np.array([PROMPT.encode()] * batch, dtype=object),
-                    "max_new_tokens": values["max_new_tokens"].astype(np.int32),
-                    "temperature": values["temperature"].astype(np.float32),
-                    "top_k": values["top_k"].astype(np.int32), "top_p": values["top_p"].astype(np.float32),
-                    "seed": values["seed"].astype(np.int64)}
+                    **{name: np.full(batch, value, CONTROLS[name].as_numpy_dtype) for name, value in controls.items()}}
 
         with server_process(f"--model_config_file={folder / 'config' / 'models.config'}") as (rest_port, grpc_port):
             url = f"http://127.0.0.1:{rest_port}/v1/models/text_generator:predict"

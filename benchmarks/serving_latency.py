@@ -117,7 +117,8 @@ def workload(model: str, run: tfzoo.TrainResult) -> Workload:
     config = json.loads((run.run_dir / "config.json").read_text())
     prompts = example_prompts(load_dataset(**config["dataset"]).arrays("test")[0][:64])
     controls = {"max_new_tokens": np.array([NEW_TOKENS], np.int32), "temperature": np.zeros(1, np.float32),
-                "top_k": np.zeros(1, np.int32), "top_p": np.ones(1, np.float32), "seed": np.zeros(1, np.int64)}
+                "top_k": np.zeros(1, np.int32), "top_p": np.ones(1, np.float32), "seed": np.zeros(1, np.int64),
+                "repetition_penalty": np.ones(1, np.float32), "no_repeat_ngram_size": np.zeros(1, np.int32)}
     return Workload(model, GENERATE_SIGNATURE, [{PROMPT: np.array([prompt.encode()], dtype=object), **controls}
                                                 for prompt in prompts])
 
