@@ -78,7 +78,8 @@ EXPECTED = {  # name: (task, example shape, num_classes)
 }
 
 
-TEXT_DATASETS = ("headline_csv", "python_docs", "text_file")  # token datasets: tests/test_text_data.py
+# Token datasets: tests/test_text_data.py and tests/test_headline_eval.py.
+TEXT_DATASETS = ("headline_csv", "python_docs", "python_docs_headlines", "text_file")
 
 
 def test_list_datasets_is_sorted_and_complete():

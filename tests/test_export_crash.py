@@ -91,7 +91,7 @@ def test_exports_killed_at_each_point_leave_nothing_and_a_retry_publishes_once(r
 
     # 2. Another export runs meanwhile and is killed while its fresh process validates the staged export.
     validator = start(export_cli)
-    wait_for(lambda: any("validate" in command for command in child_commands(validator.pid)), validator,
+    wait_for(lambda: any("tfzoo.export.validate" in command for command in child_commands(validator.pid)), validator,
              "validating")
     kill(validator)
     (second,) = staging(model_dir) - {first}
