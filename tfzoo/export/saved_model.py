@@ -113,7 +113,8 @@ def export_model(
     for signature, inputs in requests:
         examples_digest.update(signature.encode())
         for input_name in sorted(inputs):
-            examples_digest.update(input_name.encode() + np.ascontiguousarray(inputs[input_name]).tobytes())
+            # As a TensorProto: the bytes of the values, strings included (an object array's buffer holds pointers).
+            examples_digest.update(input_name.encode() + tf.make_tensor_proto(inputs[input_name]).SerializeToString())
     content = {"weights_sha256": weights_digest(model), "requests_sha256": examples_digest.hexdigest(),
                "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version()}
     metadata = {"model": model.name, "task": task.name if task else None, "class": type(model).__qualname__}
