@@ -213,6 +213,13 @@ def test_a_copied_version_validates_alone_in_a_fresh_process(published, tmp_path
     assert MATCHES_LINE.search(validated.stdout).group(1) == "ok"
 
 
+def test_exporting_the_same_model_again_returns_its_version(published, capsys):
+    model, version_dir = published.models["people"]
+    again = tfzoo.export_model(model, published.model_base, name="people", examples=people_data(seed=0, count=64))
+    assert again == version_dir and "already holds this export" in capsys.readouterr().out
+    assert sorted(path.name for path in version_dir.parent.iterdir()) == ["1"]  # nothing new, nothing staged
+
+
 def test_a_tampered_reference_fails_validation_on_the_comparison_alone(published, tmp_path):
     _, version_dir = published.models["people"]
     tampered = tmp_path / "people" / "1"
