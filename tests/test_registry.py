@@ -59,12 +59,35 @@ def test_factories_must_take_keyword_only_defaults():
 
 def test_spec_holds_defaults_of_the_source_examples():
     spec = tfzoo.get_spec("linear_regression")
-    assert spec.hparams == {"input_shape": (10,), "optimizer": "sgd", "learning_rate": 0.01}
+    assert spec.hparams == {"input_shape": (10,), "kernel_initializer": "random_normal",
+                            "bias_initializer": "random_normal", "optimizer": "sgd", "learning_rate": 0.01}
     assert spec.task.name == "regression" and spec.default_dataset == "synthetic_regression"
     assert tfzoo.get_spec("mnist_mlp").hparams["units"] == (256, 128)
     assert tfzoo.get_spec("mnist_mlp").hparams["dropout"] == 0.2
     assert tfzoo.get_spec("lstm_classifier").hparams["lstm_units"] == 100
+    assert tfzoo.get_spec("lstm_classifier").hparams["activation"] == "relu"
     assert all(tfzoo.get_spec(name).description for name in EXPECTED_MODELS)
+
+
+def test_the_lstm_activation_and_regression_initializers_are_the_layers_own():
+    lstm = {activation: next(layer for layer in tfzoo.create_model("lstm_classifier", activation=activation).layers
+                             if isinstance(layer, keras.layers.LSTM))
+            for activation in ("relu", "tanh")}
+    assert lstm["relu"].cell.activation is keras.activations.relu
+    assert lstm["tanh"].cell.activation is keras.activations.tanh
+    for name in ("linear_regression", "logistic_regression"):
+        kernel, bias = tfzoo.create_model(name, kernel_initializer="ones", bias_initializer="zeros").get_weights()
+        assert (kernel == 1).all() and (bias == 0).all()
+    kernel, bias = tfzoo.create_model("linear_regression", input_shape=(2000,)).get_weights()
+    assert 0.045 < kernel.std() < 0.055 and (bias != 0).all()  # Keras' random_normal N(0, 0.05²), not glorot's 0.032
+
+
+@pytest.mark.parametrize("name, key, kind", [("lstm_classifier", "activation", "activation"),
+                                             ("linear_regression", "kernel_initializer", "initializer"),
+                                             ("logistic_regression", "bias_initializer", "initializer")])
+def test_an_unknown_keras_name_is_refused_naming_the_hyperparameter(name, key, kind):
+    with pytest.raises(ValueError, match=f"hyperparameter {key}='nope' is not a Keras {kind} name; use one such as "):
+        tfzoo.create_model(name, **{key: "nope"})
 
 
 def test_create_model_is_compiled_with_the_task_loss():

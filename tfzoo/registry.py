@@ -33,7 +33,7 @@ class ModelSpec:
     factory: Callable[..., keras.Model]
     task: Task  # what the model predicts: its loss, metrics, serving signatures, ... (see tfzoo.tasks)
     default_dataset: str
-    epochs: int  # training defaults, taken from the source example
+    epochs: int  # training defaults: the source example's but where README's "Defaults and the sources" says why
     batch_size: int
     description: str
     hparams: dict[str, Any] = field(default_factory=dict)  # defaults of every keyword hyperparameter

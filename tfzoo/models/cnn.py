@@ -11,7 +11,7 @@ from tfzoo.registry import register
 from tfzoo.tasks import get_task
 
 
-@register("mnist_cnn", task="multiclass", default_dataset="mnist", epochs=10, batch_size=128)
+@register("mnist_cnn", task="multiclass", default_dataset="mnist", epochs=10, batch_size=32)
 def mnist_cnn(
     *, input_shape: Sequence[int] = (28, 28), num_classes: int = 10, filters: Sequence[int] = (32, 64),
     kernel_size: int = 3, dense_units: int = 64, optimizer: str = "adam", learning_rate: float = 1e-3,

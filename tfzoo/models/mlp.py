@@ -19,7 +19,9 @@ def dense_stack(x: keras.KerasTensor, units: Sequence[int], dropout: float) -> k
     return x
 
 
-@register("binary_mlp", task="binary", default_dataset="synthetic_binary", epochs=50, batch_size=16)
+# 50 epochs, not the source's 10: measured on synthetic_binary, 10 epochs reach 0.76 held-out accuracy (a linear
+# model's), 50 reach 0.96-0.97 (README, "Defaults and the sources").
+@register("binary_mlp", task="binary", default_dataset="synthetic_binary", epochs=50, batch_size=32)
 def binary_mlp(
     *, input_shape: Sequence[int] = (8,), units: Sequence[int] = (10, 5), dropout: float = 0.0,
     optimizer: str = "adam", learning_rate: float = 1e-3,
@@ -32,7 +34,7 @@ def binary_mlp(
     return get_task("binary").compile(model, make_optimizer(optimizer, learning_rate))
 
 
-@register("mnist_mlp", task="multiclass", default_dataset="mnist", epochs=10, batch_size=128)
+@register("mnist_mlp", task="multiclass", default_dataset="mnist", epochs=10, batch_size=32)
 def mnist_mlp(
     *, input_shape: Sequence[int] = (28, 28), num_classes: int = 10, units: Sequence[int] = (256, 128),
     dropout: float = 0.2, optimizer: str = "adam", learning_rate: float = 1e-3,

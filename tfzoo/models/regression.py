@@ -5,29 +5,42 @@ from collections.abc import Sequence
 
 import keras
 
+from tfzoo.models import keras_initializer
 from tfzoo.optimizers import make_optimizer
 from tfzoo.registry import register
 from tfzoo.tasks import get_task
 
 
+def initializers(kernel_initializer: str, bias_initializer: str) -> dict[str, keras.initializers.Initializer]:
+    """The Dense options of the two initializer hyperparameters."""
+    return {"kernel_initializer": keras_initializer("kernel_initializer", kernel_initializer),
+            "bias_initializer": keras_initializer("bias_initializer", bias_initializer)}
+
+
 @register("linear_regression", task="regression", default_dataset="synthetic_regression", epochs=20, batch_size=32)
-def linear_regression(*, input_shape: Sequence[int] = (10,), optimizer: str = "sgd",
+def linear_regression(*, input_shape: Sequence[int] = (10,), kernel_initializer: str = "random_normal",
+                      bias_initializer: str = "random_normal", optimizer: str = "sgd",
                       learning_rate: float = 0.01) -> keras.Model:
     """y = xW + b with W [F, 1], mean squared error and SGD(0.01): the TF1 session/placeholder example in Keras 3.
 
+    W and b start from a normal distribution as in the source; the initializers are Keras initializer names.
     The numpy original updated the weights without a learning rate; here SGD applies one.
     """
     inputs = keras.Input(shape=tuple(input_shape), name="features")
-    outputs = get_task("regression").head()(inputs)
+    outputs = get_task("regression").head(**initializers(kernel_initializer, bias_initializer))(inputs)
     model = keras.Model(inputs, outputs, name="linear_regression")
     return get_task("regression").compile(model, make_optimizer(optimizer, learning_rate))
 
 
 @register("logistic_regression", task="binary", default_dataset="synthetic_logistic", epochs=20, batch_size=32)
-def logistic_regression(*, input_shape: Sequence[int] = (2,), optimizer: str = "sgd",
+def logistic_regression(*, input_shape: Sequence[int] = (2,), kernel_initializer: str = "glorot_uniform",
+                        bias_initializer: str = "zeros", optimizer: str = "sgd",
                         learning_rate: float = 0.1) -> keras.Model:
-    """p = sigmoid(xW + b) with binary cross-entropy and SGD: the numpy logistic regression example."""
+    """p = sigmoid(xW + b) with binary cross-entropy and SGD: the numpy logistic regression example.
+
+    The initializers are Keras initializer names (Keras' Dense defaults; e.g. "random_normal" for a normal start).
+    """
     inputs = keras.Input(shape=tuple(input_shape), name="features")
-    outputs = get_task("binary").head()(inputs)
+    outputs = get_task("binary").head(**initializers(kernel_initializer, bias_initializer))(inputs)
     model = keras.Model(inputs, outputs, name="logistic_regression")
     return get_task("binary").compile(model, make_optimizer(optimizer, learning_rate))

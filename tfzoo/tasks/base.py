@@ -101,10 +101,12 @@ class PredictionTask(Task):
     primary_output: ClassVar[str]
     activation: ClassVar[str | None]
 
-    def head(self, units: int = 1) -> keras.layers.Dense:
+    def head(self, units: int = 1, **dense_options: Any) -> keras.layers.Dense:
         """The model's last layer, named after the primary output; float32 even under a mixed-precision policy,
-        so the outputs and the loss keep full precision while the layers before compute in float16 or bfloat16."""
-        return keras.layers.Dense(units, activation=self.activation, name=self.primary_output, dtype="float32")
+        so the outputs and the loss keep full precision while the layers before compute in float16 or bfloat16.
+        `dense_options` go to the Dense layer (its initializers, for example)."""
+        return keras.layers.Dense(units, activation=self.activation, name=self.primary_output, dtype="float32",
+                                  **dense_options)
 
     def named_outputs(self, predictions: tf.Tensor) -> dict[str, tf.Tensor]:
         """The signature's outputs (the README's signature table) from the model's predictions."""
