@@ -1,5 +1,6 @@
 """Generation mechanics on small untrained models: the cache, sampling, batches, stopping, context, caps, tracing,
-the repetition controls, and the one-line refusals of out-of-range controls (in Python, in the graph, served)."""
+the repetition controls, the one-line refusals of out-of-range controls (in Python, in the graph, served), and
+the token budget (in process, in an export, served)."""
 from __future__ import annotations
 
 import json
@@ -11,12 +12,23 @@ import pytest
 import tensorflow as tf
 
 import tfzoo
+from tfzoo.cli import main
+from tfzoo.datasets import load_dataset
 from tfzoo.export.saved_model import write_saved_model
 from tfzoo.serving.client import Client
 from tfzoo.serving.config import write_serving_configs
 from tfzoo.serving.server import ModelServer, ServerOptions
 from tfzoo.text import generation, tokenizer
-from tfzoo.text.generation import CONTROLS, DEFAULTS, OFF, generate, generation_functions, prompt_tokens
+from tfzoo.text.generation import (
+    CONTROLS,
+    DEFAULTS,
+    OFF,
+    TOKENS_PER_REQUEST_RANGE,
+    call_generate_signature,
+    generate,
+    generation_functions,
+    prompt_tokens,
+)
 from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, VOCAB_SIZE
 
 SMALL = {"num_layers": 2, "d_model": 32, "num_heads": 4, "ff_dim": 64, "dropout": 0.0, "max_length": 64}
@@ -239,10 +251,10 @@ def served(model, tmp_path_factory):
         yield server.rest_api_port, grpc
 
 
-def rest_generate(port: int, inputs: dict[str, list]) -> tuple[int, dict]:
+def rest_generate(port: int, inputs: dict[str, list], model: str = "lm") -> tuple[int, dict]:
     """POST a columnar :predict of the generate signature; (HTTP status, JSON answer)."""
     body = json.dumps({"signature_name": "generate", "inputs": inputs}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/lm:predict", body, method="POST")
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/{model}:predict", body, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read())
@@ -275,3 +287,89 @@ def test_an_empty_batch_gets_no_texts(served):
         for client in (rest, grpc):  # tfzoo's client types the empty lists from the signature
             texts = client.predict("lm", {"prompt": [], **{name: [] for name in CONTROLS}}, signature="generate")
             assert texts["text"].shape == (0,), client.protocol
+
+
+def budget_message(prompts: int, tokens: int, budget: int = 1024) -> str:
+    """The one line a request over the token budget gets (a prefix; the rest says what counts and what to do)."""
+    return f"max_tokens_per_request {budget} exceeded: {prompts} prompts x {tokens} new tokens = {prompts * tokens} "
+
+
+def test_a_request_over_the_token_budget_is_refused_in_one_line_and_one_at_it_runs(model):
+    functions = generation_functions(model, max_tokens_per_request=1024)
+    assert generation_functions(model, max_tokens_per_request=1024) is functions  # compiled once per budget too
+    assert generation_functions(model) is not functions
+    at_budget = [f"p{index}" for index in range(32)]  # 32 prompts x 32 new tokens = 1024
+    texts = call_generate_signature(functions["generate"], at_budget, max_new_tokens=32)
+    assert texts == generate(model, at_budget, max_new_tokens=32)  # the budget changes no answer
+    with pytest.raises(ValueError) as error:  # the Python API of a signature: the graph's one line
+        call_generate_signature(functions["generate"], [*at_budget, "one more"], max_new_tokens=32)
+    assert str(error.value).startswith(budget_message(33, 32)) and "\n" not in str(error.value)
+    # A prompt counts the tokens the context leaves it: "x" in a 64-token context may make 62 (⟨begin⟩ x ...).
+    assert len(call_generate_signature(functions["generate"], ["x"] * 16, max_new_tokens=10**6)) == 16  # 992
+    controls = {name: tf.fill([17], tf.constant(10**6 if name == "max_new_tokens" else DEFAULTS[name], dtype))
+                for name, dtype in CONTROLS.items()}
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"assertion failed: \\[{budget_message(17, 62)}"):
+        functions["generate"](prompt=tf.constant(["x"] * 17), **controls)
+    # serving_default (64 tokens each) has the budget too: 16 prompts fit 1024, 17 do not.
+    assert functions["serving_default"](prompt=tf.constant(["x"] * 16))["text"].shape == (16,)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=budget_message(17, 62)):
+        functions["serving_default"](prompt=tf.constant(["x"] * 17))
+    # generate() splits its prompts into calls that fit its budget rather than refusing them.
+    prompts = [f"q{index}" for index in range(40)]
+    assert generate(model, prompts, max_new_tokens=100, max_tokens_per_request=1024) == \
+        generate(model, prompts, max_new_tokens=100)
+    for bad in (1023, TOKENS_PER_REQUEST_RANGE[1] + 1, 2048.0, True):
+        with pytest.raises(ValueError, match=f"^max_tokens_per_request must be a whole number from 1024 .* to "
+                                             f"{TOKENS_PER_REQUEST_RANGE[1]} .*, got {bad!r}$"):
+            generate(model, ["x"], max_tokens_per_request=bad)
+
+
+def train_tiny_text_generator(tmp_path) -> tfzoo.TrainResult:
+    """A text_generator of SMALL's size trained one epoch on a few lines: a real run dir, made in seconds."""
+    (tmp_path / "notes.txt").write_text("\n\n".join(f"Note {i}: a short text to model." for i in range(12)),
+                                        encoding="utf-8")
+    data = load_dataset("text_file", path=str(tmp_path / "notes.txt"), max_length=64)
+    return tfzoo.train("text_generator", dataset=data, epochs=1, run_dir=tmp_path / "run", verbose=0, **SMALL)
+
+
+def test_the_export_flag_sets_the_budget_of_the_exported_graph_and_tfzoo_json(tmp_path, capsys):
+    run = train_tiny_text_generator(tmp_path)
+    base = tmp_path / "models"
+    assert main(["export", str(run.run_dir), "--model-base", str(base), "--max-tokens-per-request", "1024"]) == 0
+    version_dir = base / "text_generator" / "1"
+    metadata = json.loads((version_dir / "assets.extra" / "tfzoo.json").read_text())
+    # In the content too: an export of the same run with another budget is another version, not this one.
+    assert metadata["serving_options"] == metadata["content"]["serving_options"] == {"max_tokens_per_request": 1024}
+    # tfzoo generate on the export runs its 'generate' signature loaded afresh (tf.saved_model.load, as a server
+    # sees it): 16 prompts x 62 tokens fit, 17 get one line and exit status 2.
+    capsys.readouterr()
+    assert main(["generate", str(version_dir), *["--prompt", "x"] * 16, "--max-new-tokens", "1000"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 16
+    assert main(["generate", str(version_dir), *["--prompt", "x"] * 17, "--max-new-tokens", "1000"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"tfzoo generate: error: {budget_message(17, 62)}") and error.count("\n") == 1
+    # Served: REST answers 400, the first line the same.
+    config = write_serving_configs(base, tmp_path / "config")["models.config"]
+    options = ServerOptions(model_config_file=str(config), port=0, rest_api_port=0, file_system_poll_wait_seconds=0)
+    with ModelServer(options) as server:
+        inputs = {name: [value] * 17 for name, value in {**DEFAULTS, "max_new_tokens": 1000}.items()}
+        status, answer = rest_generate(server.rest_api_port, {"prompt": ["x"] * 17, **inputs},
+                                       model="text_generator")
+        assert (status, answer["error"].splitlines()[0].startswith(f"assertion failed: [{budget_message(17, 62)}")) \
+            == (400, True)
+        inputs = {name: values[:16] for name, values in inputs.items()}
+        assert rest_generate(server.rest_api_port, {"prompt": ["x"] * 16, **inputs}, model="text_generator")[0] == 200
+
+
+def test_only_a_language_model_export_takes_a_token_budget(trained_run, tmp_path, capsys):
+    run = trained_run("linear_regression")
+    base = tmp_path / "models"
+    assert main(["export", str(run.run_dir), "--model-base", str(base), "--max-tokens-per-request", "2048"]) == 2
+    error = capsys.readouterr().err
+    assert error == ("tfzoo export: error: max_tokens_per_request is an option of a language model's export (its "
+                     "generation budget); a regression export has none: leave it out\n")
+    assert not base.exists()  # refused before anything was written
+    with pytest.raises(ValueError, match="an export without a task has none"):
+        tfzoo.export_model(run.model, base, name="plain", examples=np.zeros((2, 1), np.float32),
+                           max_tokens_per_request=2048)
+    assert not base.exists()

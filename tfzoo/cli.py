@@ -20,8 +20,14 @@ from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES, write_s
 from tfzoo.serving.protocol import json_tensor
 from tfzoo.serving.protocol.tensor_proto import to_proto
 from tfzoo.serving.server import ServerOptions, serve
+from tfzoo.text.generation import (
+    DEFAULT_MAX_TOKENS_PER_REQUEST,
+    MAX_NEW_TOKENS,
+    MAX_PROMPTS,
+    TOKENS_PER_REQUEST_RANGE,
+    call_generate_signature,
+)
 from tfzoo.text.generation import DEFAULTS as GENERATION_DEFAULTS
-from tfzoo.text.generation import MAX_NEW_TOKENS, MAX_PROMPTS, call_generate_signature
 from tfzoo.text.loading import load_generate_function
 from tfzoo.text.tokenizer import VOCAB_SIZE
 from tfzoo.training.strategy import STRATEGIES, resolve_strategy
@@ -232,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="model name under the base (default: the registry name)")
     export.add_argument("--version", type=whole(1, INT64_MAX), metavar="N",
                         help="version number (default: the next free one, or the one already holding this export)")
+    export.add_argument("--max-tokens-per-request", type=whole(*TOKENS_PER_REQUEST_RANGE), metavar="N",
+                        help="text_generator only: the token budget built into the exported graph; a request for "
+                             "more (prompts x new tokens each) is refused with INVALID_ARGUMENT, by the stock TF "
+                             f"Serving too (default {DEFAULT_MAX_TOKENS_PER_REQUEST})")
 
     validate = commands.add_parser(
         "validate", help="check that TF Serving can load a version folder and answers like the trained model",
@@ -362,7 +372,8 @@ def command_evaluate(args: argparse.Namespace) -> None:
 
 
 def command_export(args: argparse.Namespace) -> None:
-    print(tfzoo.export(args.run_dir, args.model_base, name=args.name, version=args.version))
+    print(tfzoo.export(args.run_dir, args.model_base, name=args.name, version=args.version,
+                       max_tokens_per_request=args.max_tokens_per_request))
 
 
 def command_validate(args: argparse.Namespace) -> int:

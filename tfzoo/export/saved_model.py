@@ -48,20 +48,28 @@ def export(
     *,
     name: str | None = None,
     version: int | None = None,
+    max_tokens_per_request: int | None = None,
 ) -> Path:
     """Export a trained run (a run dir or the TrainResult of `tfzoo.train`) as MODEL_BASE/NAME/VERSION/ and
     return that folder. NAME defaults to the registry name; the signatures, warm-up requests (from the run's
     held-out examples) and reference outputs are its task's. See `publish` for how the folder is written.
 
+    `max_tokens_per_request` (a language model's only; default DEFAULT_MAX_TOKENS_PER_REQUEST of
+    tfzoo.text.generation) is the token budget built into its generation signatures: a request asking more
+    (prompts x new tokens) is refused, by the stock TF Serving too.
+
     `tfzoo.json` records what the export is made of (`content`: the run's model.keras and config.json by
-    SHA-256, the name, the tfzoo version), so a retry after a crash returns the version already holding it.
+    SHA-256, the name, the tfzoo version, the task's serving options), so a retry after a crash returns the
+    version already holding it.
     """
     run_dir = Path(getattr(run_dir_or_model, "run_dir", run_dir_or_model))
     config, model = load_run(run_dir)
     task = get_spec(config["model"]).task
+    options = serving_options(task, max_tokens_per_request=max_tokens_per_request)
+    functions = task.serving_functions(model, **options)  # an option out of range fails here, before any writing
     name = name or config["model"]
     content = {"model_sha256": file_sha256(run_dir / MODEL_FILE), "config_sha256": file_sha256(run_dir / CONFIG_FILE),
-               "name": name, "tfzoo": tfzoo_version()}
+               "name": name, "tfzoo": tfzoo_version(), **recorded_options(options)}
 
     def requests() -> list[Request]:  # only once the export is known to be new: it reloads the run's data
         held_out = run_data(run_dir, config).first_features("test", max(WARMUP_BATCH_SIZES))
@@ -70,9 +78,30 @@ def export(
     metadata = {"model": config["model"], "task": task.name, "run_dir": str(run_dir.resolve()),
                 "hparams": config["hparams"], "dataset": config["dataset"],
                 "dataset_fingerprint": config["dataset_fingerprint"],
-                "metrics": json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))}
-    return publish(model, task.serving_functions(model), requests, functools.partial(task.reference_outputs, model),
+                "metrics": json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8")),
+                **recorded_options(options)}
+    return publish(model, functions, requests, functools.partial(task.reference_outputs, model),
                    model_base, name=name, version=version, content=content, metadata=metadata)
+
+
+def serving_options(task: Task | None, **given: Any) -> dict[str, Any]:
+    """The task's serving options (Task.serving_options): its defaults, with those given (not None) in their place.
+    ValueError, one line, for an option the task does not take (or given without a task)."""
+    options = dict(task.serving_options) if task else {}
+    for option, value in given.items():
+        if value is None:
+            continue
+        if option not in options:
+            what = f"a {task.name} export" if task else "an export without a task"
+            raise ValueError(f"{option} is an option of a language model's export (its generation budget); "
+                             f"{what} has none: leave it out")
+        options[option] = value
+    return options
+
+
+def recorded_options(options: dict[str, Any]) -> dict[str, Any]:
+    """How tfzoo.json (its content and metadata) records a task's serving options: not at all when it has none."""
+    return {"serving_options": options} if options else {}
 
 
 def export_model(
@@ -83,6 +112,7 @@ def export_model(
     examples: np.ndarray | Mapping[str, np.ndarray],
     task: str | Task | None = None,
     version: int | None = None,
+    max_tokens_per_request: int | None = None,
 ) -> Path:
     """Export any Keras model (functional, sequential or subclassed, trained however the user likes) as
     MODEL_BASE/NAME/VERSION/ through the same staged, validated, warmed-up path as `export`; return that folder.
@@ -93,13 +123,16 @@ def export_model(
     Without `task`, `serving_default` keeps the model's input and output names (see tfzoo.export.signatures).
     With `task` (a name of `tfzoo.tasks.list_tasks()`), the task's signatures and output names are served instead,
     as for a model trained by tfzoo (a one-input model; `examples` are its held-out inputs).
+    `max_tokens_per_request`: as for `export`, with task="language_model" only.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"export_model takes a keras.Model, got {type(model).__name__}")
+    task = None if task is None else get_task(task)
+    options = serving_options(task, max_tokens_per_request=max_tokens_per_request)
     if task is not None:
-        task = get_task(task)
         held_out = np.asarray(next(iter(examples.values())) if isinstance(examples, Mapping) else examples)
-        functions, requests, reference = (task.serving_functions(model), task.warmup_requests(model, held_out),
+        functions, requests, reference = (task.serving_functions(model, **options),
+                                          task.warmup_requests(model, held_out),
                                           functools.partial(task.reference_outputs, model))
     else:
         if not isinstance(examples, Mapping):
@@ -116,8 +149,9 @@ def export_model(
             # As a TensorProto: the bytes of the values, strings included (an object array's buffer holds pointers).
             examples_digest.update(input_name.encode() + tf.make_tensor_proto(inputs[input_name]).SerializeToString())
     content = {"weights_sha256": weights_digest(model), "requests_sha256": examples_digest.hexdigest(),
-               "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version()}
-    metadata = {"model": model.name, "task": task.name if task else None, "class": type(model).__qualname__}
+               "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version(), **recorded_options(options)}
+    metadata = {"model": model.name, "task": task.name if task else None, "class": type(model).__qualname__,
+                **recorded_options(options)}
     return publish(model, functions, lambda: requests, reference, model_base, name=name, version=version,
                    content=content, metadata=metadata)
 

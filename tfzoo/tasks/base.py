@@ -29,6 +29,9 @@ class Task(abc.ABC):
 
     name: ClassVar[str]
     reads_text: ClassVar[bool] = False  # learns from text (documents, article/headline pairs), not numeric tables
+    # The keyword options serving_functions takes, with their defaults (a language model's token budget); an
+    # export records them and refuses any other.
+    serving_options: ClassVar[dict[str, Any]] = {}
 
     @abc.abstractmethod
     def loss(self) -> keras.losses.Loss:
@@ -49,7 +52,8 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def serving_functions(self, model: keras.Model) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
-        """Signature name -> tf.function with a fixed input signature (dynamic batch) and named outputs."""
+        """Signature name -> tf.function with a fixed input signature (dynamic batch) and named outputs; a task
+        with serving_options also takes those as keywords."""
 
     @abc.abstractmethod
     def warmup_requests(self, model: keras.Model, held_out: np.ndarray) -> list[Request]:

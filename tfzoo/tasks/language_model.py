@@ -11,7 +11,14 @@ import tensorflow as tf
 from keras import ops
 
 from tfzoo.tasks.base import Request, Task, check_data_task
-from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT, TEXT, generate, generation_functions
+from tfzoo.text.generation import (
+    DEFAULT_MAX_TOKENS_PER_REQUEST,
+    GENERATE_SIGNATURE,
+    PROMPT,
+    TEXT,
+    generate,
+    generation_functions,
+)
 from tfzoo.text.scores import headline_scores, lead, words
 from tfzoo.text.tokenizer import PAD, SEPARATOR, example_headlines, example_prompts, is_byte
 
@@ -26,6 +33,7 @@ class LanguageModel(Task):
 
     name = "language_model"
     reads_text = True
+    serving_options = {"max_tokens_per_request": DEFAULT_MAX_TOKENS_PER_REQUEST}
 
     def loss(self) -> keras.losses.Loss:
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
@@ -48,8 +56,11 @@ class LanguageModel(Task):
                              f"{'holds' if headline else 'has no'} article/headline pairs); leave headline out")
         return fitted
 
-    def serving_functions(self, model: keras.Model) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
-        return generation_functions(model)
+    def serving_functions(
+        self, model: keras.Model, *, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST
+    ) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
+        """The generation signatures, with `max_tokens_per_request` (prompts x new tokens) as their token budget."""
+        return generation_functions(model, max_tokens_per_request=max_tokens_per_request)
 
     def warmup_requests(self, model: keras.Model, held_out: np.ndarray) -> list[Request]:
         """Prompts from held-out examples through serving_default (greedy), and through the controls signature

@@ -11,7 +11,20 @@ cut, a language model keeping its last bytes (those nearest the continuation; th
 and the continuation bytes of a character cut at the start are dropped) and a headline model its first (an
 article's opening, as in training). Generation stops at ⟨end⟩, after max_new_tokens, or when the context is full.
 Whatever a request asks, a call reads at most MAX_PROMPT_BYTES bytes of a prompt, makes at most MAX_NEW_TOKENS
-tokens per prompt and takes at most MAX_PROMPTS prompts, so no request holds a server for long.
+tokens per prompt and takes at most MAX_PROMPTS prompts.
+
+Token budget: a request may generate at most `max_tokens_per_request` tokens, counted as its number of prompts
+times the most tokens one of them may generate (its max_new_tokens, up to MAX_NEW_TOKENS and to what the context
+leaves after its prompt): the decoding loop runs every prompt of a batch until the last one is done. A request
+over the budget fails with one line naming the budget and what it asks, before any decoding step. The budget is
+a constant of the compiled graph (`generation_functions`), so an export carries the one it was exported with
+(`tfzoo export --max-tokens-per-request`): the stock TF Serving runs the graph as it is and has no such option.
+It lies in TOKENS_PER_REQUEST_RANGE: at least one prompt at MAX_NEW_TOKENS (so a single prompt always fits, and
+so do the export's warm-up requests), at most MAX_PROMPTS of them (beyond that the hard caps hold alone).
+The default, DEFAULT_MAX_TOKENS_PER_REQUEST, lets serving_default's largest request through (MAX_PROMPTS prompts
+x DEFAULTS["max_new_tokens"]). With TF Serving's --enable_batching the graph sees the merged batch, so the
+budget bounds a merged batch: keep it at least max_batch_size x the max_new_tokens clients use. The Python API
+(`generate`) splits its prompts into calls that fit the budget instead of refusing them.
 
 Choosing a token, per prompt. First the repetition controls, on the text so far (a language model: prompt and
 generated text; a headline model: the headline alone, since a headline copies words from its article):
@@ -23,7 +36,7 @@ tokens (top_k 0: no cut) and to the smallest set of them whose probability reach
 sampled with the prompt's seed (a negative seed: a random one). The same prompt, controls and seed give the same
 text, whatever else is in the batch, so TF Serving's request batching does not change answers. A control out of
 its range (RANGES) fails the request with one line naming it, as do more than MAX_PROMPTS prompts and a control
-with more or fewer values than prompts.
+with more or fewer values than prompts, and a request over the token budget.
 
 The returned text is the generated continuation only, valid UTF-8 (see tokenizer.decode).
 
@@ -35,6 +48,7 @@ merges requests along it.
 """
 from __future__ import annotations
 
+import numbers
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -50,6 +64,7 @@ MAX_PROMPT_BYTES = 16384
 MAX_PROMPTS = 256  # per call; TF Serving's batcher merges requests up to its max_batch_size (128 by default here)
 
 PROMPT, TEXT = "prompt", "text"
+ASSERTION = "assertion failed: ["  # how a failed check's message starts, in process and in TF Serving's answer
 GENERATE_SIGNATURE = "generate"  # prompt and per-prompt controls; serving_default is prompt alone, greedy
 CONTROLS = {"max_new_tokens": tf.int32, "temperature": tf.float32, "top_k": tf.int32, "top_p": tf.float32,
             "seed": tf.int64, "repetition_penalty": tf.float32, "no_repeat_ngram_size": tf.int32}
@@ -59,6 +74,11 @@ CONTROLS = {"max_new_tokens": tf.int32, "temperature": tf.float32, "top_k": tf.i
 # break words apart; the penalty alone (1.2) still loops.
 DEFAULTS = {"max_new_tokens": 64, "temperature": 0.0, "top_k": 0, "top_p": 1.0, "seed": -1,
             "repetition_penalty": 1.2, "no_repeat_ngram_size": 6}
+# Prompts x new tokens per request (see the module docstring): by default, serving_default's largest request.
+# Measured with the default text_generator (2 blocks, d_model 128, 256-token context) never emitting ⟨end⟩, on 2
+# busy CPU cores: 256 prompts x 64 greedy tokens 2.7 s; 256 x what the context leaves (213), sampled, 10.8 s.
+DEFAULT_MAX_TOKENS_PER_REQUEST = MAX_PROMPTS * DEFAULTS["max_new_tokens"]
+TOKENS_PER_REQUEST_RANGE = (MAX_NEW_TOKENS, MAX_PROMPTS * MAX_NEW_TOKENS)
 OFF = {"repetition_penalty": 1.0, "no_repeat_ngram_size": 0}  # the repetition controls' values that change nothing
 # Each control's valid values: (lowest, lowest excluded, highest or None, in words). NaN is outside every range.
 RANGES = {"max_new_tokens": (0, False, None, f"a whole number >= 0 (above {MAX_NEW_TOKENS}: {MAX_NEW_TOKENS})"),
@@ -70,21 +90,35 @@ RANGES = {"max_new_tokens": (0, False, None, f"a whole number >= 0 (above {MAX_N
 
 # Compiled functions per model, built on first use. Weak keys (and a weak reference inside the functions):
 # a model that is no longer used elsewhere is freed with its functions.
-_COMPILED: weakref.WeakKeyDictionary[keras.Model, dict[bool, dict[str, Any]]] = weakref.WeakKeyDictionary()
+_COMPILED: weakref.WeakKeyDictionary[keras.Model, dict[tuple[bool, int], dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
-def generation_functions(model: keras.Model, *, use_cache: bool = True) -> dict[str, Any]:
-    """The model's generation signatures as tf.functions, built once per model and cache setting.
+def generation_functions(
+    model: keras.Model, *, use_cache: bool = True, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST
+) -> dict[str, Any]:
+    """The model's generation signatures as tf.functions, built once per model, cache setting and token budget.
 
     "serving_default": `prompt` string [N] -> `text` string [N], greedy, DEFAULTS["max_new_tokens"] tokens.
     "generate": `prompt` and one value per prompt of each control in CONTROLS, all [N] -> `text` [N].
     Each is traced once: its shapes are dynamic, so new prompt lengths and batch sizes reuse the same graph.
     `use_cache=False` recomputes the whole prefix at every step instead (for comparison and tests).
+    `max_tokens_per_request` is the graph's token budget (see the module docstring); ValueError outside
+    TOKENS_PER_REQUEST_RANGE.
     """
+    key = (use_cache, check_tokens_per_request(max_tokens_per_request))
     compiled = _COMPILED.setdefault(model, {})
-    if use_cache not in compiled:
-        compiled[use_cache] = _compile(weakref.ref(model), use_cache)
-    return compiled[use_cache]
+    if key not in compiled:
+        compiled[key] = _compile(weakref.ref(model), *key)
+    return compiled[key]
+
+
+def check_tokens_per_request(value: Any) -> int:
+    """`value` as a token budget; ValueError, one line, unless a whole number in TOKENS_PER_REQUEST_RANGE."""
+    low, high = TOKENS_PER_REQUEST_RANGE
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise ValueError(f"max_tokens_per_request must be a whole number from {low} (one prompt at the most new "
+                         f"tokens) to {high} ({MAX_PROMPTS} of them), got {value!r}")
+    return int(value)
 
 
 def generate(
@@ -99,17 +133,21 @@ def generate(
     repetition_penalty: float = DEFAULTS["repetition_penalty"],
     no_repeat_ngram_size: int = DEFAULTS["no_repeat_ngram_size"],
     use_cache: bool = True,
+    max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST,
 ) -> list[str]:
     """Continue each prompt with a trained text generator; the same controls apply to every prompt.
 
     Greedy by default (temperature 0), with the default repetition controls (OFF turns them off). `seed` makes
     sampling reproducible; None draws a random one. Runs the compiled "generate" signature, the graph the export
-    serves. Out-of-range controls raise ValueError.
+    serves, with the token budget `max_tokens_per_request`, in as many calls as that budget needs.
+    Out-of-range controls or budget raise ValueError.
     """
-    function = generation_functions(model, use_cache=use_cache)[GENERATE_SIGNATURE]
+    function = generation_functions(model, use_cache=use_cache,
+                                    max_tokens_per_request=max_tokens_per_request)[GENERATE_SIGNATURE]
     return call_generate_signature(function, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                    top_k=top_k, top_p=top_p, seed=seed, repetition_penalty=repetition_penalty,
-                                   no_repeat_ngram_size=no_repeat_ngram_size)
+                                   no_repeat_ngram_size=no_repeat_ngram_size,
+                                   max_tokens_per_request=max_tokens_per_request)
 
 
 def call_generate_signature(
@@ -123,11 +161,14 @@ def call_generate_signature(
     seed: int | None = None,
     repetition_penalty: float = DEFAULTS["repetition_penalty"],
     no_repeat_ngram_size: int = DEFAULTS["no_repeat_ngram_size"],
+    max_tokens_per_request: int | None = None,
 ) -> list[str]:
     """Run a "generate" signature (compiled here, or of a loaded export) with one set of controls for every prompt.
 
-    Prompts go MAX_PROMPTS to a call (the signature's cap): a prompt's text does not depend on its batch.
-    A control out of its range raises ValueError before anything runs."""
+    Prompts go MAX_PROMPTS to a call (the signature's cap), or as many as fit `max_tokens_per_request`, the
+    signature's token budget when the caller knows it: a prompt's text does not depend on its batch.
+    A control out of its range raises ValueError before anything runs; so does a call the signature refuses
+    (over its token budget), with the signature's one line."""
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     controls = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                 "seed": -1 if seed is None else seed, "repetition_penalty": repetition_penalty,
@@ -138,13 +179,26 @@ def call_generate_signature(
             raise ValueError(f"{name} must be {RANGES[name][3]}, got {value!r}")
         if dtype.is_integer and not dtype.min <= value <= dtype.max:  # it would wrap around silently
             raise ValueError(f"{name}={value} is outside {dtype.name}'s range {dtype.min}..{dtype.max}")
+    per_call = MAX_PROMPTS
+    if max_tokens_per_request is not None:  # each prompt counts at most its max_new_tokens (the graph's count)
+        per_call = min(per_call, max(1, max_tokens_per_request // max(1, min(max_new_tokens, MAX_NEW_TOKENS))))
     texts = []
-    for start in range(0, len(prompts), MAX_PROMPTS):
-        batch = prompts[start:start + MAX_PROMPTS]
+    for start in range(0, len(prompts), per_call):
+        batch = prompts[start:start + per_call]
         inputs = {name: tf.fill([len(batch)], tf.constant(value, CONTROLS[name])) for name, value in controls.items()}
-        outputs = function(prompt=tf.constant([text.encode("utf-8") for text in batch], tf.string), **inputs)[TEXT]
-        texts += [text.decode("utf-8") for text in outputs.numpy()]
+        try:
+            outputs = function(prompt=tf.constant([text.encode("utf-8") for text in batch], tf.string), **inputs)
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(refusal(error)) from None
+        texts += [text.decode("utf-8") for text in outputs[TEXT].numpy()]
     return texts
+
+
+def refusal(error: tf.errors.InvalidArgumentError) -> str:
+    """The one line of a request the graph refused (a check's message), or the error's first line."""
+    lines = str(error.message).splitlines()
+    found = [line.strip() for line in lines if line.strip().startswith(ASSERTION)]
+    return found[0][len(ASSERTION):].removesuffix("]") if found else next(filter(None, lines), "")
 
 
 def _in_range(name: str, value: Any) -> Any:
@@ -168,7 +222,20 @@ def _checks(prompt: tf.Tensor, controls: dict[str, tf.Tensor]) -> list[tf.Operat
     return checks
 
 
-def _compile(model_ref: weakref.ref, use_cache: bool) -> dict[str, Any]:
+def _budget_check(max_new_tokens: tf.Tensor, lengths: tf.Tensor, max_length: int, budget: int) -> tf.Operation:
+    """Graph assert: prompts x the most tokens one may generate (max_new_tokens within the context) <= budget."""
+    may_generate = tf.minimum(max_new_tokens, max_length - lengths)
+    prompts = tf.size(lengths, out_type=tf.int64)
+    most = tf.cast(tf.reduce_max(tf.concat([[0], may_generate], 0)), tf.int64)  # 0 for no prompts
+    asked = prompts * most
+    message = tf.strings.join([  # no quotes: the assertion's text would escape them
+        f"max_tokens_per_request {budget} exceeded: ", tf.strings.as_string(prompts), " prompts x ",
+        tf.strings.as_string(most), " new tokens = ", tf.strings.as_string(asked), " (prompts x the most new tokens "
+        "one may make: its max_new_tokens, within the context); send fewer prompts or a smaller max_new_tokens"])
+    return tf.debugging.Assert(asked <= budget, [message], name="check")
+
+
+def _compile(model_ref: weakref.ref, use_cache: bool, budget: int) -> dict[str, Any]:
     prompt_spec = tf.TensorSpec([None], tf.string, name=PROMPT)
     control_specs = [tf.TensorSpec([None], dtype, name=name) for name, dtype in CONTROLS.items()]
 
@@ -176,13 +243,15 @@ def _compile(model_ref: weakref.ref, use_cache: bool) -> dict[str, Any]:
     def generate_with_controls(prompt, max_new_tokens, temperature, top_k, top_p, seed, repetition_penalty,
                                no_repeat_ngram_size):
         return {TEXT: generate_text(model_ref(), prompt, max_new_tokens, temperature, top_k, top_p, seed,
-                                    repetition_penalty, no_repeat_ngram_size, use_cache=use_cache)}
+                                    repetition_penalty, no_repeat_ngram_size, use_cache=use_cache,
+                                    max_tokens_per_request=budget)}
 
     @tf.function(input_signature=[prompt_spec], autograph=False)
     def serving_default(prompt):
         batch = tf.shape(prompt)[:1]
         controls = {name: tf.fill(batch, tf.constant(DEFAULTS[name], dtype)) for name, dtype in CONTROLS.items()}
-        return {TEXT: generate_text(model_ref(), prompt, **controls, use_cache=use_cache)}
+        return {TEXT: generate_text(model_ref(), prompt, **controls, use_cache=use_cache,
+                                    max_tokens_per_request=budget)}
 
     return {"serving_default": serving_default, GENERATE_SIGNATURE: generate_with_controls}
 
@@ -190,7 +259,7 @@ def _compile(model_ref: weakref.ref, use_cache: bool) -> dict[str, Any]:
 def generate_text(
     model: keras.Model, prompt: tf.Tensor, max_new_tokens: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor,
     top_p: tf.Tensor, seed: tf.Tensor, repetition_penalty: tf.Tensor, no_repeat_ngram_size: tf.Tensor, *,
-    use_cache: bool = True,
+    use_cache: bool = True, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST,
 ) -> tf.Tensor:
     """Graph code: prompts [N] and per-prompt controls [N] -> generated text [N] (see the module docstring)."""
     controls = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
@@ -198,6 +267,8 @@ def generate_text(
     with tf.control_dependencies(_checks(prompt, controls)):
         max_new_tokens = tf.clip_by_value(max_new_tokens, 0, MAX_NEW_TOKENS)
     tokens, lengths = prompt_tokens(prompt, max_new_tokens, max_length=model.max_length, headline=model.headline)
+    with tf.control_dependencies([_budget_check(max_new_tokens, lengths, model.max_length, max_tokens_per_request)]):
+        tokens = tf.identity(tokens)  # decoding reads the tokens: no step runs before the budget is checked
     # A negative seed asks for a random one. One uniform per prompt and position, drawn from the prompt's own
     # seed only, keeps a prompt's sample independent of the rest of the batch.
     seed = tf.where(seed < 0, tf.random.uniform(tf.shape(seed), maxval=tf.int64.max, dtype=tf.int64), seed)
