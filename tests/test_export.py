@@ -18,7 +18,7 @@ import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
 from tfzoo.export.saved_model import read_meta_graph
-from tfzoo.export.validate import graph_ops, non_core_ops, served_predict
+from tfzoo.export.validate import graph_ops, non_core_ops, served_predict, xla_parts
 from tfzoo.export.warmup import REFERENCE_FILE, read_logs, read_warmup, write_reference
 from tfzoo.images import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 from tfzoo.serving.protocol.status import ServingError
@@ -142,6 +142,19 @@ def test_non_core_ops_are_flagged():
     assert non_core_ops(node.op for node in graph.node) == ["Addons>GeluGrad"]
 
 
+def test_graphs_that_need_xla_are_flagged(tmp_path):
+    """A jit_compile function runs on the stock server only with --xla_cpu_compilation_enabled: flagged, while
+    the same function without it is not."""
+    for jit_compile in (False, True):
+        module = tf.Module()
+        module.double = tf.function(lambda x: {"y": 2 * x}, jit_compile=jit_compile,
+                                    input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        folder = tmp_path / str(jit_compile)
+        tf.saved_model.save(module, str(folder), signatures={"serving_default": module.double})
+        flagged = xla_parts(read_meta_graph(folder))
+        assert bool(flagged) == jit_compile and all("jit_compile" in part for part in flagged), flagged
+
+
 def test_image_bytes_signature_decodes_png_and_jpeg_of_any_size(trained_run, tmp_path):
     run = trained_run("mnist_cnn")
     loaded = tf.saved_model.load(str(tfzoo.export(run, tmp_path)), tags=["serve"])
@@ -183,7 +196,8 @@ def png(width: int, height: int, rows: int = 0) -> bytes:
 def test_image_bytes_signature_refuses_too_many_pixels_before_decoding(trained_run, tmp_path):
     version_dir = tfzoo.export(trained_run("mnist_cnn"), tmp_path)
     ops = graph_ops(read_meta_graph(version_dir))
-    assert not non_core_ops(ops) and not {op for op in ops if "PyFunc" in op or op.startswith("Xla")}
+    assert not non_core_ops(ops) and not xla_parts(read_meta_graph(version_dir))
+    assert not {op for op in ops if "PyFunc" in op}
     servable = load_servable(version_dir, version=1, warm_up=False)  # a session, as the stock TF Serving runs it
 
     def predict(data: bytes) -> dict[str, np.ndarray]:

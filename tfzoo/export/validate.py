@@ -70,6 +70,18 @@ def non_core_ops(ops: Iterable[str]) -> list[str]:
     return sorted(op for op in ops if op_def_registry.get(op) is None)
 
 
+def xla_parts(meta_graph) -> list[str]:
+    """What needs XLA: Xla* ops, and function calls marked to compile with XLA (jit_compile=True). The stock
+    tensorflow_model_server compiles nothing unless started with --xla_cpu_compilation_enabled."""
+    nodes = list(meta_graph.graph_def.node)
+    for function in meta_graph.graph_def.library.function:
+        nodes.extend(function.node_def)
+    ops = {node.op for node in nodes if node.op.lstrip("_").startswith("Xla")}
+    compiled = {f"{node.op} {node.name} (jit_compile)" for node in nodes
+                if "_XlaMustCompile" in node.attr and node.attr["_XlaMustCompile"].b}
+    return sorted(ops | compiled)
+
+
 def validate(version_dir: str | Path) -> ValidationReport:
     """Check layout, tag, signatures, ops, warm-up replay and parity with the trained Keras model."""
     version_dir = Path(version_dir)
@@ -105,9 +117,12 @@ def validate(version_dir: str | Path) -> ValidationReport:
                f"need serving_default and method {PREDICT_METHOD}; have {sorted(signatures)}, "
                f"wrong method: {wrong_method}")
     ops = graph_ops(meta_graph)
-    unknown = non_core_ops(ops)
-    report.add("core ops only", not unknown, f"{len(ops)} op types, all core TensorFlow" if not unknown else
-               f"not core TensorFlow (the stock server may not have them): {', '.join(unknown)}")
+    unknown, xla = non_core_ops(ops), xla_parts(meta_graph)
+    problems = ([f"not core TensorFlow (the stock server may not have them): {', '.join(unknown)}"] * bool(unknown)
+                + [f"needs XLA (the stock server runs it only when started with --xla_cpu_compilation_enabled): "
+                   f"{', '.join(xla)}"] * bool(xla))
+    report.add("core ops only", not problems, f"{len(ops)} op types, all core TensorFlow, none needing XLA"
+               if not problems else "; ".join(problems))
 
     try:
         servable = load_servable(version_dir, version=int(version_dir.name), warm_up=False)
