@@ -26,8 +26,6 @@ def read_csv_file(path: Path) -> pd.DataFrame:
     return frame
 
 
-
-
 def load_csv(
     path: str | Path,
     target: str,

@@ -211,12 +211,6 @@ def check_counts(**counts: int | None) -> None:
             raise ValueError(f"{key} must be >= {minimum[key]} ({meaning[key]}), got {value}")
 
 
-
-
-
-
-
-
 def resumed_config(run_dir: Path, name: str, settings: dict[str, Any], hparams: dict[str, Any]) -> dict:
     """The stored config of the run to resume, after checking that what is given again matches it."""
     if not (run_dir / CONFIG_FILE).is_file():
@@ -280,14 +274,6 @@ def precision_policy(policy: str | None) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
-
-
-
-
-
-
-
-
 def evaluate(run_dir: str | Path, *, verbose: int | str = "auto") -> dict[str, float]:
     """Reload a run's model and dataset and return its metrics on the held-out test split, with the scores its
     task adds (a headline run: ROUGE and BLEU of its headlines and of a lead baseline, see Task.held_out_scores)."""
@@ -296,10 +282,6 @@ def evaluate(run_dir: str | Path, *, verbose: int | str = "auto") -> dict[str, f
     data = run_data(run_dir, config)
     metrics = evaluate_model(model, data, config["batch_size"], verbose=verbose)
     return {**metrics, **get_spec(config["model"]).task.held_out_scores(model, data)}
-
-
-
-
 
 
 def evaluate_model(model: keras.Model, data: DataSplits, batch_size: int, *,
