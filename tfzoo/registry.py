@@ -1,10 +1,10 @@
 """The model registry: plain factory functions registered by name, built with `create_model`.
 
-The built-in factories and those of installed plug-ins are registered on first use: a distribution that declares
-an entry point in the `tfzoo.models` group (in pyproject.toml: `[project.entry-points."tfzoo.models"]
-my_models = "my_package.models"`) has that module imported, and its `@tfzoo.register` factories are then seen by
-`tfzoo list`, `tfzoo train` and the rest like the built-in ones. A factory registered in a user's own module is
-seen by the Python API once that module is imported.
+`import tfzoo` registers the built-in factories; those of installed plug-ins are registered on the registry's first
+use (listing or looking up a model): a distribution that declares an entry point in the `tfzoo.models` group (in
+pyproject.toml: `[project.entry-points."tfzoo.models"] my_models = "my_package.models"`) has that module imported,
+and its `@tfzoo.register` factories are then seen by `tfzoo list`, `tfzoo train` and the rest like the built-in
+ones. A factory registered in a user's own module is seen by the Python API once that module is imported.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 from tfzoo.tasks import Task, get_task
 
 ENTRY_POINT_GROUP = "tfzoo.models"
-# The modules of the built-in factories, imported (and so registered) on first use of the registry.
+# The modules of the built-in factories, imported (and so registered) by load_builtin_models.
 BUILTIN_MODULES = ("tfzoo.models.regression", "tfzoo.models.mlp", "tfzoo.models.cnn", "tfzoo.models.lstm",
                    "tfzoo.text.model")
 

@@ -1,6 +1,7 @@
-"""The classic model factories, one module per family; tfzoo.registry imports them (and the text generator in
-tfzoo.text.model) on first use, which registers them. The helpers below turn a hyperparameter that names a Keras
-object into that object, refusing an unknown name in one line that says which hyperparameter and what fits."""
+"""The classic model factories, one module per family; `import tfzoo` imports them (and the text generator in
+tfzoo.text.model) through tfzoo.registry.load_builtin_models, which registers them. The helpers below turn a
+hyperparameter that names a Keras object into that object, refusing an unknown name in one line that says which
+hyperparameter and what fits."""
 from __future__ import annotations
 
 from collections.abc import Callable
