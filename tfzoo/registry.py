@@ -96,9 +96,9 @@ def load_models() -> None:
     """Import the built-in factories and, once, every `tfzoo.models` entry point; a plug-in that fails to import
     is an error naming it and its distribution."""
     global _plugins_loaded
-    load_builtin_models()
     if _plugins_loaded:
         return
+    load_builtin_models()
     _plugins_loaded = True
     for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
