@@ -8,6 +8,7 @@ the flag, the bad value and the valid range. Rule for commands that fail later: 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import subprocess
@@ -21,7 +22,8 @@ from tfzoo.cli import INT64_MAX, Bounded, build_parser, main
 from tfzoo.export.warmup import REFERENCE_FILE
 from tfzoo.run_dir import load_run
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE
-from tfzoo.text.generation import generate
+from tfzoo.text.generation import call_generate_signature, generate
+from tfzoo.text.loading import load_generate_function
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -224,3 +226,12 @@ def test_validate_on_a_missing_folder_fails_naming_it(tmp_path, capsys) -> None:
     missing = tmp_path / "models" / "m" / "1"
     assert main(["validate", str(missing)]) == 1
     assert f"FAIL layout: {missing} is not a folder; pass a version folder" in capsys.readouterr().out
+
+
+def test_a_run_dirs_generate_function_keeps_its_model_alive(paths) -> None:
+    # The compiled functions hold the model weakly; once loaded, nothing else held it, so a collection between
+    # loading and the first call left `tfzoo generate RUN_DIR` tracing with no model (AttributeError on None).
+    function = load_generate_function(paths["generator"])
+    gc.collect()
+    (text,) = call_generate_signature(function, ["def f("], max_new_tokens=3)
+    assert isinstance(text, str) and len(text.encode()) <= 3 * 3  # at most 3 tokens, each a byte or U+FFFD

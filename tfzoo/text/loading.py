@@ -33,4 +33,10 @@ def load_generate_function(folder: str | Path) -> Callable[..., dict[str, tf.Ten
     # A text generator is a model with the cached decoding step that generation runs on.
     if not hasattr(model, "call_with_cache"):
         raise ValueError(f"{folder} is a run of {config['model']}, not a text generator; {NEEDS}")
-    return generation_functions(model)[GENERATE_SIGNATURE]
+
+    def generate_signature(**inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        # The compiled functions hold their model weakly (a model used nowhere else is freed with them), and
+        # nothing else holds this one: the closure keeps it alive for as long as the function is used.
+        return generation_functions(model)[GENERATE_SIGNATURE](**inputs)
+
+    return generate_signature
