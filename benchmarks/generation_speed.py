@@ -1,15 +1,24 @@
-"""Text generation speed: the key/value cache against recomputing the prefix, and the export in-process vs served.
+"""Text generation speed: XLA or not, the key/value cache against recomputing the prefix, KerasHub's GPT-2
+generate beside tfzoo in the same process, and the export in-process vs served.
 
-The model is text_generator's default architecture with a 384-token context, untrained (speed does not depend on
-the weights), its ⟨end⟩ logit pushed far down so that every run makes exactly the tokens asked for. Greedy,
-prompts of 64 bytes, 256 new tokens, batch 1 and 8:
-- cached: the compiled generation loop (tf.while_loop) runs the prompt once, then one token per step against
-  the key/value cache;
-- recompute: the same compiled loop runs the whole prefix through the model at every step, which is what the
-  classic Keras miniature-GPT example does (it also pads each step to the full context and loops in Python);
-- first call: the first call's wall time, tracing and graph optimisation included (later calls reuse the graph).
-Then the exported "generate" signature, same requests: in-process (tf.saved_model.load) vs REST and gRPC through
-`tfzoo serve` in a child process on 127.0.0.1 (plain TF Serving API calls, as in serving_latency.py).
+The model is text_generator's default architecture (2 blocks, d_model 128, 4 heads, feed-forward 512) with a
+512-token context, untrained (speed does not depend on the weights), its ⟨end⟩ logit pushed far down so that
+every run makes exactly the tokens asked for. Greedy, prompts of 64 bytes, 256 new tokens, batch 1 and 8:
+- tfzoo XLA: `tfzoo.text.generate`'s default, the token loop compiled with XLA (jit_compile=True);
+- tfzoo cached: the XLA-free graph the default export serves (tf.while_loop): the prompt runs once, then one
+  token per step against the key/value cache;
+- tfzoo recompute: the same XLA-free loop running the whole prefix through the model at every step, which is
+  what the classic Keras miniature-GPT example does (it also pads each step to the full context and loops in
+  Python);
+- KerasHub and KerasHub XLA (when keras-hub is installed, `pip install -e .[bench]`): KerasHub's GPT2CausalLM at
+  the same dimensions (GPT2Backbone: 2 layers, 4 heads, hidden 128, intermediate 512, 512 positions, tfzoo's
+  byte vocabulary), untrained, greedy sampler, generate on token ids (the 64 prompt bytes padded to 320 tokens,
+  no stop token, so it makes the same 256 tokens), compiled as it is by default on a CPU (no XLA) and with
+  jit_compile=True;
+- first call: the first call's wall time, tracing and compilation included (later calls reuse them).
+Then the exported "generate" signature (the default, XLA-free export), same requests: in-process
+(tf.saved_model.load) vs REST and gRPC through `tfzoo serve` in a child process on 127.0.0.1 (plain TF Serving
+API calls, as in serving_latency.py).
 
     python benchmarks/generation_speed.py --repeats 5
 """
@@ -37,9 +46,9 @@ from tfzoo.export.saved_model import write_saved_model
 from tfzoo.serving.config import write_serving_configs
 from tfzoo.serving.server import server_process
 from tfzoo.text.generation import CONTROLS, GENERATE_SIGNATURE, call_generate_signature, generation_functions
-from tfzoo.text.tokenizer import END
+from tfzoo.text.tokenizer import END, VOCAB_SIZE, text_tokens
 
-PROMPT_BYTES, NEW_TOKENS, CONTEXT = 64, 256, 384
+PROMPT_BYTES, NEW_TOKENS, CONTEXT = 64, 256, 512
 BATCHES = (1, 8)
 PROMPT = ("The quick brown fox jumps over the lazy dog. " * 2)[:PROMPT_BYTES]
 
@@ -81,10 +90,41 @@ def greedy_controls(new_tokens: int) -> dict[str, float | int]:
 
 
 def generation_seconds(model: keras.Model, batch: int, controls: dict[str, float | int], use_cache: bool,
-                       repeats: int) -> tuple[float, float]:
-    """`timed` on the compiled generation loop (key/value cache or recomputing the prefix) for `batch` prompts."""
-    function = generation_functions(model, use_cache=use_cache)[GENERATE_SIGNATURE]
+                       repeats: int, jit_compile: bool = False) -> tuple[float, float]:
+    """`timed` on the compiled generation loop (key/value cache or recomputing the prefix, XLA or not) for `batch`
+    prompts."""
+    function = generation_functions(model, use_cache=use_cache, jit_compile=jit_compile)[GENERATE_SIGNATURE]
     return timed(lambda: call_generate_signature(function, [PROMPT] * batch, **controls), repeats)
+
+
+def keras_hub_causal_lm(context: int) -> keras.Model | None:
+    """KerasHub's GPT2CausalLM at text_generator's default dimensions, untrained, greedy; None without keras-hub."""
+    try:
+        import keras_hub
+    except ImportError:
+        return None
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.GPT2Backbone(vocabulary_size=VOCAB_SIZE, num_layers=2, num_heads=4, hidden_dim=128,
+                                             intermediate_dim=512, max_sequence_length=context)
+    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+
+
+def keras_hub_seconds(causal_lm: keras.Model, batch: int, jit_compile: bool, repeats: int) -> tuple[float, float]:
+    """`timed` on KerasHub's generate for `batch` prompts of PROMPT's bytes, NEW_TOKENS greedy tokens each."""
+    causal_lm.compile(sampler="greedy")  # also drops the generate function compiled before
+    causal_lm.jit_compile = jit_compile  # what CausalLM.make_generate_function passes to tf.function
+    token_ids = np.zeros((batch, PROMPT_BYTES + NEW_TOKENS), np.int32)
+    token_ids[:, :PROMPT_BYTES] = text_tokens(PROMPT)
+    padding_mask = np.arange(PROMPT_BYTES + NEW_TOKENS)[None, :].repeat(batch, 0) < PROMPT_BYTES
+    inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
+    # No stop token: every row runs to the padded length, NEW_TOKENS new tokens.
+    outputs = causal_lm.generate(inputs, stop_token_ids=None)
+    if not np.all(np.sum(outputs["padding_mask"], axis=1) == PROMPT_BYTES + NEW_TOKENS):
+        raise RuntimeError("KerasHub generated fewer tokens than asked")
+    compiled = getattr(causal_lm.generate_function, "_jit_compile", None)  # the tf.function's own setting
+    if bool(compiled) != jit_compile:
+        raise RuntimeError(f"KerasHub's generate function has jit_compile={compiled}, not {jit_compile}")
+    return timed(lambda: causal_lm.generate(inputs, stop_token_ids=None), repeats)
 
 
 def main() -> None:
@@ -94,22 +134,32 @@ def main() -> None:
 
     model = benchmark_generator(CONTEXT)
     controls = greedy_controls(NEW_TOKENS)
+    causal_lm = keras_hub_causal_lm(CONTEXT)
 
     print(f"device: {device_name()}; TensorFlow {tf.__version__}")
     print(f"text_generator (default architecture, {CONTEXT}-token context), prompt {PROMPT_BYTES} bytes, "
           f"{NEW_TOKENS} new tokens, greedy; median of {args.repeats} calls after the first")
-    print(f"{'batch':>5} {'decoding':10} {'call s':>8} {'tokens/s':>9} {'cached speed-up (goal >= 5x)':>29}")
-    first_calls = {}
+    if causal_lm is None:
+        print("keras-hub is not installed (pip install -e .[bench]): no KerasHub rows")
+    print(f"{'batch':>5} {'generator':16} {'call s':>8} {'tokens/s':>9} {'first call s':>13}")
+    runs = [("tfzoo XLA", lambda batch: generation_seconds(model, batch, controls, True, args.repeats, True)),
+            ("tfzoo cached", lambda batch: generation_seconds(model, batch, controls, True, args.repeats)),
+            ("tfzoo recompute", lambda batch: generation_seconds(model, batch, controls, False, args.repeats))]
+    if causal_lm is not None:
+        runs += [("KerasHub", lambda batch: keras_hub_seconds(causal_lm, batch, False, args.repeats)),
+                 ("KerasHub XLA", lambda batch: keras_hub_seconds(causal_lm, batch, True, args.repeats))]
     for batch in BATCHES:
         seconds = {}
-        for name, use_cache in (("cached", True), ("recompute", False)):
-            first, seconds[name] = generation_seconds(model, batch, controls, use_cache, args.repeats)
-            first_calls.setdefault(name, first)  # the first call of all traces the graph; later ones reuse it
-        for name, value in seconds.items():
-            speedup = f"{seconds['recompute'] / value:28.1f}x" if name == "cached" else ""
-            print(f"{batch:5d} {name:10} {value:8.3f} {batch * NEW_TOKENS / value:9.0f} {speedup:>29}")
-    print("first call (tracing and graph optimisation, then batch 1): "
-          + ", ".join(f"{name} {first:.2f} s" for name, first in first_calls.items()))
+        for name, run in runs:
+            first, seconds[name] = run(batch)
+            print(f"{batch:5d} {name:16} {seconds[name]:8.3f} {batch * NEW_TOKENS / seconds[name]:9.0f} {first:13.2f}")
+        ratios = [("tfzoo XLA / tfzoo cached", "tfzoo cached", "tfzoo XLA"),
+                  ("tfzoo cached / tfzoo recompute (goal >= 5x)", "tfzoo recompute", "tfzoo cached")]
+        if causal_lm is not None:
+            ratios += [("tfzoo XLA / KerasHub XLA (goal >= 1x)", "KerasHub XLA", "tfzoo XLA"),
+                       ("tfzoo cached / KerasHub", "KerasHub", "tfzoo cached")]
+        print("      speed ratios: " + "; ".join(f"{text} {seconds[slower] / seconds[faster]:.2f}x"
+                                                   for text, slower, faster in ratios))
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

@@ -109,14 +109,17 @@ def test_unicode_prompts_and_invalid_bytes_give_valid_text():
     assert texts == ["\ufffd" * 5] * 2  # lone lead bytes of a 3-byte character, each replaced
 
 
-def test_new_prompt_lengths_and_batch_sizes_do_not_retrace(model):
-    functions = generation_functions(model)
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_new_prompt_lengths_and_batch_sizes_do_not_retrace(model, jit_compile):
+    # With jit_compile, XLA compiles the traced token loop once per batch size; the graph is traced once.
+    functions = generation_functions(model, jit_compile=jit_compile)
     for prompts in (["a"], ["b" * 50, "c"], ["中文"] * 5, [""]):
-        generate(model, prompts, max_new_tokens=3)
+        generate(model, prompts, max_new_tokens=3, jit_compile=jit_compile)
         functions["serving_default"](prompt=tf.constant([p.encode() for p in prompts]))
     assert functions["generate"].experimental_get_tracing_count() == 1
     assert functions["serving_default"].experimental_get_tracing_count() == 1
-    assert generation_functions(model) is functions  # compiled once per model
+    assert generation_functions(model, jit_compile=jit_compile) is functions  # compiled once per model
+    assert generation_functions(model, jit_compile=not jit_compile) is not functions
 
 
 def test_hard_caps_hold_whatever_is_asked(model):

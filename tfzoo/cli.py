@@ -148,6 +148,9 @@ SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
                                "at shutdown (default %(default)s)"),
     "enable_serialization_as_tensor_content": (("--enable_serialization_as_tensor_content",), parse_bool,
                                                "answer Predict in tensor_content instead of typed fields"),
+    "xla_cpu_compilation_enabled": (("--xla_cpu_compilation_enabled",), parse_bool,
+                                    "compile XLA parts of graphs (an export made with tfzoo export --xla); without "
+                                    "it a version that needs XLA fails to load (default %(default)s)"),
     "rest_api_num_threads": (("--rest_api_num_threads",), THREADS, "REST worker threads (default %(default)s)"),
     "grpc_max_threads": (("--grpc_max_threads",), THREADS, "gRPC worker threads (default %(default)s)"),
     "intra_op_parallelism": (("--tensorflow_intra_op_parallelism",), TF_THREADS, "0: TensorFlow chooses"),
@@ -242,10 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text_generator only: the token budget built into the exported graph; a request for "
                              "more (prompts x new tokens each) is refused with INVALID_ARGUMENT, by the stock TF "
                              f"Serving too (default {DEFAULT_MAX_TOKENS_PER_REQUEST})")
+    export.add_argument("--xla", action="store_true",
+                        help="text_generator only: compile the generation signatures' token loop with XLA (faster); "
+                             "only a server started with --xla_cpu_compilation_enabled=true (TF Serving or tfzoo "
+                             "serve) loads it; recorded in tfzoo.json and checked by validate (default: no XLA)")
 
     validate = commands.add_parser(
         "validate", help="check that TF Serving can load a version folder and answers like the trained model",
-        description="Check layout, the serve tag, serving_default, that every op is core TensorFlow, replay the "
+        description="Check layout, the serve tag, serving_default, that every op is core TensorFlow (and needs no "
+                    "XLA, unless tfzoo.json declares an XLA export), replay the "
                     "warm-up requests and compare with the trained Keras model. Exit status 1 on any failure.")
     validate.add_argument("version_dir", metavar="VERSION_DIR")
 
@@ -299,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate", help="continue prompts with a text_generator export (or run dir); one JSON line per prompt",
         description="Generate text in-process. VERSION_DIR is an export (its 'generate' signature runs: the graph "
-                    "TF Serving serves) or a text_generator run dir. Greedy unless --temperature > 0; prompts "
+                    "TF Serving serves) or a text_generator run dir (its token loop compiled with XLA unless "
+                    "--no-xla). Greedy unless --temperature > 0; prompts "
                     "longer than the model's context are cut (see tfzoo.text.generation). Prints "
                     '{"prompt": ..., "text": ...} per prompt, text being the continuation only.')
     generate.add_argument("model_dir", metavar="VERSION_DIR")
@@ -325,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
                           default=GENERATION_DEFAULTS["no_repeat_ngram_size"],
                           help="never repeat a sequence of N tokens (bytes) already in the text; 0: off "
                                "(default: %(default)s)")
+    generate.add_argument("--no-xla", dest="jit_compile", action="store_false",
+                          help="run dir only: run the XLA-free graph the default export serves instead of the token "
+                               "loop compiled with XLA (the same greedy text; XLA is faster, compiling once per "
+                               "batch size)")
 
     tfrecords = commands.add_parser(
         "tfrecords", help="write a CSV as TFRecord shards of tf.Example for --train-files and friends",
@@ -373,7 +386,7 @@ def command_evaluate(args: argparse.Namespace) -> None:
 
 def command_export(args: argparse.Namespace) -> None:
     print(tfzoo.export(args.run_dir, args.model_base, name=args.name, version=args.version,
-                       max_tokens_per_request=args.max_tokens_per_request))
+                       max_tokens_per_request=args.max_tokens_per_request, xla=args.xla))
 
 
 def command_validate(args: argparse.Namespace) -> int:
@@ -406,7 +419,7 @@ def command_predict(args: argparse.Namespace) -> None:
 
 
 def command_generate(args: argparse.Namespace) -> None:
-    function = load_generate_function(args.model_dir)
+    function = load_generate_function(args.model_dir, jit_compile=args.jit_compile)
     controls = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
                 "top_p": args.top_p, "seed": args.seed, "repetition_penalty": args.repetition_penalty,
                 "no_repeat_ngram_size": args.no_repeat_ngram_size}

@@ -30,12 +30,14 @@ from tfzoo.run_dir import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_run, packa
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE, scan_versions
 from tfzoo.tasks import Request, Task, get_task
 from tfzoo.tasks.base import WARMUP_BATCH_SIZES
+from tfzoo.text.generation import generation_functions
 
 METADATA_FILE = "tfzoo.json"
 STAGING_PREFIX = ".staging-"  # hidden: TF Serving skips it
 STAGING_LOCK = "lock"  # in each staging folder, flock-ed by its export for as long as it runs
 # TF Serving puts model names in REST paths (/v1/models/NAME) and folder names.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+XLA_KEY = "xla"  # tfzoo.json: true when the export's graph needs XLA (tfzoo export --xla)
 
 
 class ExportError(RuntimeError):
@@ -49,6 +51,7 @@ def export(
     name: str | None = None,
     version: int | None = None,
     max_tokens_per_request: int | None = None,
+    xla: bool = False,
 ) -> Path:
     """Export a trained run (a run dir or the TrainResult of `tfzoo.train`) as MODEL_BASE/NAME/VERSION/ and
     return that folder. NAME defaults to the registry name; the signatures, warm-up requests (from the run's
@@ -56,7 +59,10 @@ def export(
 
     `max_tokens_per_request` (a language model's only; default DEFAULT_MAX_TOKENS_PER_REQUEST of
     tfzoo.text.generation) is the token budget built into its generation signatures: a request asking more
-    (prompts x new tokens) is refused, by the stock TF Serving too.
+    (prompts x new tokens) is refused, by the stock TF Serving too. `xla` (a language model's only): its
+    signatures run the token loop compiled with XLA, faster, for a server started with
+    --xla_cpu_compilation_enabled (without it, the stock TF Serving and `tfzoo serve` fail the version);
+    recorded in tfzoo.json as "xla": true, which `validate` checks. The default export needs no XLA.
 
     `tfzoo.json` records what the export is made of (`content`: the run's model.keras and config.json by
     SHA-256, the name, the tfzoo version, the task's serving options), so a retry after a crash returns the
@@ -66,10 +72,10 @@ def export(
     config, model = load_run(run_dir)
     task = get_spec(config["model"]).task
     options = serving_options(task, max_tokens_per_request=max_tokens_per_request)
-    functions = task.serving_functions(model, **options)  # an option out of range fails here, before any writing
+    functions = signature_functions(task, model, options, xla)  # an option out of range fails here, before writing
     name = name or config["model"]
     content = {"model_sha256": file_sha256(run_dir / MODEL_FILE), "config_sha256": file_sha256(run_dir / CONFIG_FILE),
-               "name": name, "tfzoo": tfzoo_version(), **recorded_options(options)}
+               "name": name, "tfzoo": tfzoo_version(), **recorded_options(options, xla)}
 
     def requests() -> list[Request]:  # only once the export is known to be new: it reloads the run's data
         held_out = run_data(run_dir, config).first_features("test", max(WARMUP_BATCH_SIZES))
@@ -79,7 +85,7 @@ def export(
                 "hparams": config["hparams"], "dataset": config["dataset"],
                 "dataset_fingerprint": config["dataset_fingerprint"],
                 "metrics": json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8")),
-                **recorded_options(options)}
+                **recorded_options(options, xla)}
     return publish(model, functions, requests, functools.partial(task.reference_outputs, model),
                    model_base, name=name, version=version, content=content, metadata=metadata)
 
@@ -99,9 +105,23 @@ def serving_options(task: Task | None, **given: Any) -> dict[str, Any]:
     return options
 
 
-def recorded_options(options: dict[str, Any]) -> dict[str, Any]:
-    """How tfzoo.json (its content and metadata) records a task's serving options: not at all when it has none."""
-    return {"serving_options": options} if options else {}
+def signature_functions(task: Task, model: keras.Model, options: dict[str, Any], xla: bool
+                        ) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
+    """The task's serving functions with its `options`; with `xla`, a language model's generation signatures with
+    their token loop compiled by XLA. ValueError, one line, for `xla` on any other export."""
+    if not xla:
+        return task.serving_functions(model, **options)
+    if task is None or task.name != "language_model":
+        what = f"a {task.name} export" if task else "an export without a task"
+        raise ValueError(f"xla is an option of a text generator's export (its generation loop); {what} has no part "
+                         "that XLA compiles: leave it out")
+    return generation_functions(model, **options, jit_compile=True)
+
+
+def recorded_options(options: dict[str, Any], xla: bool = False) -> dict[str, Any]:
+    """How tfzoo.json (its content and metadata) records a task's serving options (not at all when it has none)
+    and an XLA export ("xla": true; nothing for the default, XLA-free one)."""
+    return {**({"serving_options": options} if options else {}), **({XLA_KEY: True} if xla else {})}
 
 
 def export_model(
@@ -113,6 +133,7 @@ def export_model(
     task: str | Task | None = None,
     version: int | None = None,
     max_tokens_per_request: int | None = None,
+    xla: bool = False,
 ) -> Path:
     """Export any Keras model (functional, sequential or subclassed, trained however the user likes) as
     MODEL_BASE/NAME/VERSION/ through the same staged, validated, warmed-up path as `export`; return that folder.
@@ -123,17 +144,16 @@ def export_model(
     Without `task`, `serving_default` keeps the model's input and output names (see tfzoo.export.signatures).
     With `task` (a name of `tfzoo.tasks.list_tasks()`), the task's signatures and output names are served instead,
     as for a model trained by tfzoo (a one-input model; `examples` are its held-out inputs).
-    `max_tokens_per_request`: as for `export`, with task="language_model" only.
+    `max_tokens_per_request` and `xla`: as for `export`, with task="language_model" only.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"export_model takes a keras.Model, got {type(model).__name__}")
     task = None if task is None else get_task(task)
     options = serving_options(task, max_tokens_per_request=max_tokens_per_request)
-    if task is not None:
+    if task is not None or xla:
+        functions = signature_functions(task, model, options, xla)
         held_out = np.asarray(next(iter(examples.values())) if isinstance(examples, Mapping) else examples)
-        functions, requests, reference = (task.serving_functions(model, **options),
-                                          task.warmup_requests(model, held_out),
-                                          functools.partial(task.reference_outputs, model))
+        requests, reference = task.warmup_requests(model, held_out), functools.partial(task.reference_outputs, model)
     else:
         if not isinstance(examples, Mapping):
             if not getattr(model, "inputs", None) or len(model.inputs) != 1:
@@ -149,9 +169,10 @@ def export_model(
             # As a TensorProto: the bytes of the values, strings included (an object array's buffer holds pointers).
             examples_digest.update(input_name.encode() + tf.make_tensor_proto(inputs[input_name]).SerializeToString())
     content = {"weights_sha256": weights_digest(model), "requests_sha256": examples_digest.hexdigest(),
-               "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version(), **recorded_options(options)}
+               "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version(),
+               **recorded_options(options, xla)}
     metadata = {"model": model.name, "task": task.name if task else None, "class": type(model).__qualname__,
-                **recorded_options(options)}
+                **recorded_options(options, xla)}
     return publish(model, functions, lambda: requests, reference, model_base, name=name, version=version,
                    content=content, metadata=metadata)
 

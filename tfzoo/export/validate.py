@@ -18,12 +18,12 @@ from google.protobuf.message import DecodeError
 from tensorflow.python.framework import op_def_registry
 from tensorflow_serving.apis import predict_pb2
 
-from tfzoo.export.saved_model import METADATA_FILE, read_meta_graph
+from tfzoo.export.saved_model import METADATA_FILE, XLA_KEY, read_meta_graph
 from tfzoo.export.warmup import REFERENCE_FILE, read_logs, read_warmup
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
-from tfzoo.serving.servable import PREDICT_METHOD, Servable, load_servable
+from tfzoo.serving.servable import PREDICT_METHOD, Servable, load_servable, xla_parts
 
 MAX_ABS_DIFFERENCE = 1e-5
 
@@ -70,18 +70,6 @@ def non_core_ops(ops: Iterable[str]) -> list[str]:
     return sorted(op for op in ops if op_def_registry.get(op) is None)
 
 
-def xla_parts(meta_graph) -> list[str]:
-    """What needs XLA: Xla* ops, and function calls marked to compile with XLA (jit_compile=True). The stock
-    tensorflow_model_server compiles nothing unless started with --xla_cpu_compilation_enabled."""
-    nodes = list(meta_graph.graph_def.node)
-    for function in meta_graph.graph_def.library.function:
-        nodes.extend(function.node_def)
-    ops = {node.op for node in nodes if node.op.lstrip("_").startswith("Xla")}
-    compiled = {f"{node.op} {node.name} (jit_compile)" for node in nodes
-                if "_XlaMustCompile" in node.attr and node.attr["_XlaMustCompile"].b}
-    return sorted(ops | compiled)
-
-
 def validate(version_dir: str | Path) -> ValidationReport:
     """Check layout, tag, signatures, ops, warm-up replay and parity with the trained Keras model."""
     version_dir = Path(version_dir)
@@ -117,15 +105,18 @@ def validate(version_dir: str | Path) -> ValidationReport:
                f"need serving_default and method {PREDICT_METHOD}; have {sorted(signatures)}, "
                f"wrong method: {wrong_method}")
     ops = graph_ops(meta_graph)
-    unknown, xla = non_core_ops(ops), xla_parts(meta_graph)
+    unknown, xla, declared_xla = non_core_ops(ops), xla_parts(meta_graph), declares_xla(metadata_path)
     problems = ([f"not core TensorFlow (the stock server may not have them): {', '.join(unknown)}"] * bool(unknown)
-                + [f"needs XLA (the stock server runs it only when started with --xla_cpu_compilation_enabled): "
-                   f"{', '.join(xla)}"] * bool(xla))
-    report.add("core ops only", not problems, f"{len(ops)} op types, all core TensorFlow, none needing XLA"
+                + [f"needs XLA (the stock server runs it only when started with --xla_cpu_compilation_enabled), "
+                   f"which its {METADATA_FILE} does not declare: {', '.join(xla)}"] * bool(xla and not declared_xla))
+    needs = (f"; XLA-compiled calls: {len(xla)}, as its {METADATA_FILE} declares: serve it with "
+             "--xla_cpu_compilation_enabled=true (TF Serving and tfzoo serve)" if xla else ", none needing XLA")
+    report.add("core ops only", not problems, f"{len(ops)} op types, all core TensorFlow{needs}"
                if not problems else "; ".join(problems))
 
     try:
-        servable = load_servable(version_dir, version=int(version_dir.name), warm_up=False)
+        servable = load_servable(version_dir, version=int(version_dir.name), warm_up=False,
+                                 xla_cpu_compilation_enabled=declared_xla)
     except Exception as error:  # any load failure is the answer, whatever its type
         report.add("load", False, f"TF Serving's way of loading (session, restore, init ops) failed: {error}")
         return report
@@ -172,6 +163,15 @@ def same_inputs(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> 
     """Whether two requests' inputs are equal, name by name (dtype and values)."""
     return first.keys() == second.keys() and all(
         first[name].dtype == second[name].dtype and np.array_equal(first[name], second[name]) for name in first)
+
+
+def declares_xla(path: Path) -> bool:
+    """Whether the tfzoo.json at `path` declares an XLA export (tfzoo export --xla); False when it cannot be read
+    (its own check says so)."""
+    try:
+        return read_metadata(path).get(XLA_KEY) is True
+    except (OSError, ValueError):
+        return False
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

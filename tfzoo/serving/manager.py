@@ -51,6 +51,7 @@ class ServingOptions:
     `warm_up`: --enable_model_warmup. `tensor_content`: --enable_serialization_as_tensor_content.
     `intra_op_threads`/`inter_op_threads`: --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism
     (0: TensorFlow chooses). `batching`: --enable_batching with its --batching_parameters_file (None: unbatched).
+    `xla`: --xla_cpu_compilation_enabled (a version whose graph needs XLA fails to load without it).
     """
 
     warm_up: bool = True
@@ -58,6 +59,7 @@ class ServingOptions:
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     batching: BatchingOptions | None = None
+    xla: bool = False
 
 
 def read_model_config(path: str | os.PathLike[str]) -> list[model_server_config_pb2.ModelConfig]:
@@ -273,7 +275,8 @@ class ModelManager:
                 new[version] = load_servable(
                     on_disk[version], model.config.name, version, warm_up=self.options.warm_up,
                     intra_op_threads=self.options.intra_op_threads, inter_op_threads=self.options.inter_op_threads,
-                    batching=self._batch_scheduler, metrics=self.metrics)
+                    batching=self._batch_scheduler, metrics=self.metrics,
+                    xla_cpu_compilation_enabled=self.options.xla)
             except Exception as error:  # any broken export: report it, keep serving the rest
                 self.metrics.record_load(str(on_disk[version]), False, time.monotonic() - started)
                 code, message = _load_error(error)

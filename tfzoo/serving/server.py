@@ -89,6 +89,7 @@ class ServerOptions:
     monitoring_config_file: str = ""
     enable_model_warmup: bool = True
     enable_serialization_as_tensor_content: bool = False
+    xla_cpu_compilation_enabled: bool = False
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
@@ -150,6 +151,7 @@ class ModelServer:
             intra_op_threads=options.intra_op_parallelism,
             inter_op_threads=options.inter_op_parallelism,
             batching=batching,
+            xla=options.xla_cpu_compilation_enabled,
         ), self.metrics)
         self.port = options.port
         self.rest_api_port = options.rest_api_port

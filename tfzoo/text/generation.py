@@ -90,22 +90,26 @@ RANGES = {"max_new_tokens": (0, False, None, f"a whole number >= 0 (above {MAX_N
 
 # Compiled functions per model, built on first use. Weak keys (and a weak reference inside the functions):
 # a model that is no longer used elsewhere is freed with its functions.
-_COMPILED: weakref.WeakKeyDictionary[keras.Model, dict[tuple[bool, int], dict[str, Any]]] = weakref.WeakKeyDictionary()
+_COMPILED: weakref.WeakKeyDictionary[keras.Model, dict[tuple[bool, int, bool], dict[str, Any]]] = (
+    weakref.WeakKeyDictionary())
 
 
 def generation_functions(
-    model: keras.Model, *, use_cache: bool = True, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST
+    model: keras.Model, *, use_cache: bool = True, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST,
+    jit_compile: bool = False,
 ) -> dict[str, Any]:
-    """The model's generation signatures as tf.functions, built once per model, cache setting and token budget.
+    """The model's generation signatures as tf.functions, built once per model, cache setting, token budget and
+    jit_compile setting.
 
     "serving_default": `prompt` string [N] -> `text` string [N], greedy, DEFAULTS["max_new_tokens"] tokens.
     "generate": `prompt` and one value per prompt of each control in CONTROLS, all [N] -> `text` [N].
     Each is traced once: its shapes are dynamic, so new prompt lengths and batch sizes reuse the same graph.
     `use_cache=False` recomputes the whole prefix at every step instead (for comparison and tests).
     `max_tokens_per_request` is the graph's token budget (see the module docstring); ValueError outside
-    TOKENS_PER_REQUEST_RANGE.
+    TOKENS_PER_REQUEST_RANGE. `jit_compile=True` runs the token loop as an XLA-compiled function inside the graph
+    (see the module docstring): faster, but the stock TF Serving runs it only with --xla_cpu_compilation_enabled.
     """
-    key = (use_cache, check_tokens_per_request(max_tokens_per_request))
+    key = (use_cache, check_tokens_per_request(max_tokens_per_request), bool(jit_compile))
     compiled = _COMPILED.setdefault(model, {})
     if key not in compiled:
         compiled[key] = _compile(weakref.ref(model), *key)
@@ -134,16 +138,18 @@ def generate(
     no_repeat_ngram_size: int = DEFAULTS["no_repeat_ngram_size"],
     use_cache: bool = True,
     max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST,
+    jit_compile: bool = True,
 ) -> list[str]:
     """Continue each prompt with a trained text generator; the same controls apply to every prompt.
 
     Greedy by default (temperature 0), with the default repetition controls (OFF turns them off). `seed` makes
-    sampling reproducible; None draws a random one. Runs the compiled "generate" signature, the graph the export
-    serves, with the token budget `max_tokens_per_request`, in as many calls as that budget needs.
-    Out-of-range controls or budget raise ValueError.
+    sampling reproducible; None draws a random one. Runs the compiled "generate" signature with the token budget
+    `max_tokens_per_request`, in as many calls as that budget needs: by default its token loop compiled with XLA
+    (faster; XLA compiles it once per batch size), `jit_compile=False` the XLA-free graph the default export
+    serves (the same greedy text). Out-of-range controls or budget raise ValueError.
     """
-    function = generation_functions(model, use_cache=use_cache,
-                                    max_tokens_per_request=max_tokens_per_request)[GENERATE_SIGNATURE]
+    function = generation_functions(model, use_cache=use_cache, max_tokens_per_request=max_tokens_per_request,
+                                    jit_compile=jit_compile)[GENERATE_SIGNATURE]
     return call_generate_signature(function, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                    top_k=top_k, top_p=top_p, seed=seed, repetition_penalty=repetition_penalty,
                                    no_repeat_ngram_size=no_repeat_ngram_size,
@@ -235,7 +241,7 @@ def _budget_check(max_new_tokens: tf.Tensor, lengths: tf.Tensor, max_length: int
     return tf.debugging.Assert(asked <= budget, [message], name="check")
 
 
-def _compile(model_ref: weakref.ref, use_cache: bool, budget: int) -> dict[str, Any]:
+def _compile(model_ref: weakref.ref, use_cache: bool, budget: int, jit_compile: bool) -> dict[str, Any]:
     prompt_spec = tf.TensorSpec([None], tf.string, name=PROMPT)
     control_specs = [tf.TensorSpec([None], dtype, name=name) for name, dtype in CONTROLS.items()]
 
@@ -244,14 +250,14 @@ def _compile(model_ref: weakref.ref, use_cache: bool, budget: int) -> dict[str, 
                                no_repeat_ngram_size):
         return {TEXT: generate_text(model_ref(), prompt, max_new_tokens, temperature, top_k, top_p, seed,
                                     repetition_penalty, no_repeat_ngram_size, use_cache=use_cache,
-                                    max_tokens_per_request=budget)}
+                                    max_tokens_per_request=budget, jit_compile=jit_compile)}
 
     @tf.function(input_signature=[prompt_spec], autograph=False)
     def serving_default(prompt):
         batch = tf.shape(prompt)[:1]
         controls = {name: tf.fill(batch, tf.constant(DEFAULTS[name], dtype)) for name, dtype in CONTROLS.items()}
         return {TEXT: generate_text(model_ref(), prompt, **controls, use_cache=use_cache,
-                                    max_tokens_per_request=budget)}
+                                    max_tokens_per_request=budget, jit_compile=jit_compile)}
 
     return {"serving_default": serving_default, GENERATE_SIGNATURE: generate_with_controls}
 
@@ -259,9 +265,13 @@ def _compile(model_ref: weakref.ref, use_cache: bool, budget: int) -> dict[str, 
 def generate_text(
     model: keras.Model, prompt: tf.Tensor, max_new_tokens: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor,
     top_p: tf.Tensor, seed: tf.Tensor, repetition_penalty: tf.Tensor, no_repeat_ngram_size: tf.Tensor, *,
-    use_cache: bool = True, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST,
+    use_cache: bool = True, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST, jit_compile: bool = False,
 ) -> tf.Tensor:
-    """Graph code: prompts [N] and per-prompt controls [N] -> generated text [N] (see the module docstring)."""
+    """Graph code: prompts [N] and per-prompt controls [N] -> generated text [N] (see the module docstring).
+
+    The checks, the strings and the random draws run here; the token loop (`fill_tokens`) runs in a function
+    compiled with XLA when `jit_compile` (XLA has no string ops and no Assert), inline otherwise.
+    """
     controls = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
                 "seed": seed, "repetition_penalty": repetition_penalty, "no_repeat_ngram_size": no_repeat_ngram_size}
     with tf.control_dependencies(_checks(prompt, controls)):
@@ -270,20 +280,39 @@ def generate_text(
     with tf.control_dependencies([_budget_check(max_new_tokens, lengths, model.max_length, max_tokens_per_request)]):
         tokens = tf.identity(tokens)  # decoding reads the tokens: no step runs before the budget is checked
     # A negative seed asks for a random one. One uniform per prompt and position, drawn from the prompt's own
-    # seed only, keeps a prompt's sample independent of the rest of the batch.
+    # seed only, keeps a prompt's sample independent of the rest of the batch. Drawn outside XLA, whose
+    # stateless random numbers need not equal TensorFlow's: both graphs sample with the same uniforms.
     seed = tf.where(seed < 0, tf.random.uniform(tf.shape(seed), maxval=tf.int64.max, dtype=tf.int64), seed)
     uniforms = tf.map_fn(lambda s: tf.random.stateless_uniform([model.max_length], seed=tf.stack([s, 0])), seed,
                          fn_output_signature=tf.float32)
+
+    def token_loop(*loop_inputs: tf.Tensor) -> tf.Tensor:
+        return fill_tokens(model, *loop_inputs, use_cache=use_cache, static_shapes=jit_compile)
+
+    if jit_compile:
+        token_loop = tf.function(token_loop, jit_compile=True, autograph=False)
+    tokens = token_loop(tokens, lengths, max_new_tokens, temperature, top_k, top_p, uniforms, repetition_penalty,
+                        no_repeat_ngram_size)
+    generated = tf.range(model.max_length)[None, :] >= lengths[:, None]
+    return tokenizer.decode(tf.where(generated, tokens, PAD))
+
+
+def fill_tokens(
+    model: keras.Model, tokens: tf.Tensor, lengths: tf.Tensor, max_new_tokens: tf.Tensor, temperature: tf.Tensor,
+    top_k: tf.Tensor, top_p: tf.Tensor, uniforms: tf.Tensor, repetition_penalty: tf.Tensor,
+    no_repeat_ngram_size: tf.Tensor, *, use_cache: bool = True, static_shapes: bool = False,
+) -> tf.Tensor:
+    """Graph code, no strings: prompt tokens [N, max_length] and their `lengths` [N], the controls [N] and one
+    uniform per prompt and position [N, max_length] -> the tokens with each prompt's generated ones after it.
+    `static_shapes`: every tensor's shape fixed by the batch size, as XLA needs (see `decode`)."""
     # The text the repetition controls look at starts at ⟨begin⟩, or after ⟨sep⟩ for a headline.
     first = lengths if model.headline else tf.zeros_like(lengths)
 
     def choose(logits: tf.Tensor, tokens: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
         logits = penalize_repetition(logits, tokens, first, position, repetition_penalty, no_repeat_ngram_size)
-        return next_tokens(logits, temperature, top_k, top_p, uniforms[:, position])
+        return next_tokens(logits, temperature, top_k, top_p, tf.gather(uniforms, position, axis=1))
 
-    tokens = decode(model, tokens, lengths, max_new_tokens, choose, use_cache=use_cache)
-    generated = tf.range(model.max_length)[None, :] >= lengths[:, None]
-    return tokenizer.decode(tf.where(generated, tokens, PAD))
+    return decode(model, tokens, lengths, max_new_tokens, choose, use_cache=use_cache, static_shapes=static_shapes)
 
 
 def prompt_tokens(
@@ -323,8 +352,10 @@ def penalize_repetition(logits: tf.Tensor, tokens: tf.Tensor, first: tf.Tensor, 
     written = (index >= first[:, None]) & (index < position)
 
     def present(mask: tf.Tensor) -> tf.Tensor:  # [N, V]: whether each token is at a position where mask holds
-        counts = tf.math.bincount(tf.where(mask, tokens, VOCAB_SIZE), minlength=VOCAB_SIZE, maxlength=VOCAB_SIZE,
-                                  axis=-1, binary_output=True)
+        # The op itself with a constant size: tf.math.bincount computes the size from the values, which XLA
+        # cannot compile. Values >= size (the masked-out positions) are not counted.
+        counts = tf.raw_ops.DenseBincount(input=tf.where(mask, tokens, VOCAB_SIZE), size=VOCAB_SIZE,
+                                          weights=tf.zeros([0], tf.int32), binary_output=True)
         return counts > 0
 
     def penalize(logits: tf.Tensor) -> tf.Tensor:
@@ -375,31 +406,41 @@ def next_tokens(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor, top
 
 def decode(
     model: keras.Model, tokens: tf.Tensor, lengths: tf.Tensor, max_new_tokens: tf.Tensor, choose: Any, *,
-    use_cache: bool = True,
+    use_cache: bool = True, static_shapes: bool = False,
 ) -> tf.Tensor:
     """Graph code: fill `tokens` [N, max_length] after each row's prompt (`lengths` [N]) with generated tokens.
 
     `choose(logits [N, V], tokens [N, max_length], position)` picks the token for `position` (tokens before it
     are the row's prompt and generated text). Rows stop at ⟨end⟩ or after their
     max_new_tokens (later positions stay PAD); the loop stops when every row has, or the context is full.
+    `static_shapes` (for XLA, which needs shapes that do not depend on values): the prompts fill the cache by
+    running the whole padded [N, max_length] array once instead of the positions every prompt has, and the
+    uncached model runs the whole array at each step instead of the prefix. The results are the same: attention
+    is causal, so the positions before one are exact, and each step overwrites its position in the cache.
     """
     size = model.max_length
     start = tf.minimum(tf.reduce_min(lengths), size)  # positions before it are prompt tokens in every row
+
+    def prefix(tokens: tf.Tensor, end: tf.Tensor) -> tf.Tensor:  # what the model reads for positions before `end`
+        return tokens if static_shapes else tokens[:, :end]
+
     if use_cache:
         cache = model.empty_cache(tf.shape(tokens)[0])
-        logits, cache = model.call_with_cache(tokens[:, :start], cache, 0)
+        logits, cache = model.call_with_cache(prefix(tokens, start), cache, 0)
     else:
-        cache, logits = (), model(tokens[:, :start], training=False)
+        cache, logits = (), model(prefix(tokens, start), training=False)
 
     def next_logits(tokens: tf.Tensor, token: tf.Tensor, position: tf.Tensor, cache: Any) -> tuple[tf.Tensor, Any]:
         if use_cache:
             logits, cache = model.call_with_cache(token[:, None], cache, position)
             return logits[:, -1], cache
-        return model(tokens[:, : position + 1], training=False)[:, -1], cache  # the whole prefix again
+        logits = model(prefix(tokens, position + 1), training=False)  # the whole prefix again
+        return tf.gather(logits, position, axis=1), cache
 
     def step(position, tokens, done, logits, cache):
         in_prompt = position < lengths
-        token = tf.where(in_prompt, tokens[:, position], tf.where(done, PAD, choose(logits, tokens, position)))
+        token = tf.where(in_prompt, tf.gather(tokens, position, axis=1),
+                         tf.where(done, PAD, choose(logits, tokens, position)))
         tokens = tf.where(tf.range(size)[None, :] == position, token[:, None], tokens)
         made = position - lengths + 1  # tokens generated so far, this one included
         done = done | (~in_prompt & ((token == END) | (made >= max_new_tokens)))
@@ -410,5 +451,5 @@ def decode(
         return (position < size) & ~tf.reduce_all(done)
 
     done = max_new_tokens <= 0
-    _, tokens, *_ = tf.while_loop(unfinished, step, (start, tokens, done, logits[:, -1], cache))
+    _, tokens, *_ = tf.while_loop(unfinished, step, (start, tokens, done, tf.gather(logits, start - 1, axis=1), cache))
     return tokens

@@ -12,9 +12,10 @@ from tfzoo.text.generation import GENERATE_SIGNATURE, generation_functions
 NEEDS = "tfzoo generate needs a text_generator export or run dir"
 
 
-def load_generate_function(folder: str | Path) -> Callable[..., dict[str, tf.Tensor]]:
+def load_generate_function(folder: str | Path, *, jit_compile: bool = True) -> Callable[..., dict[str, tf.Tensor]]:
     """The 'generate' signature (see tfzoo.text.generation) of the text generator in `folder`, to run with
-    `call_generate_signature`: an export's own (the graph TF Serving serves), or compiled from a run dir's model.
+    `call_generate_signature`: an export's own (the graph TF Serving serves), or compiled from a run dir's model,
+    its token loop with XLA unless `jit_compile` is False (an export's graph runs as it was exported).
 
     ValueError, one line, for a folder that holds something else; FileNotFoundError for one that holds neither.
     """
@@ -37,6 +38,6 @@ def load_generate_function(folder: str | Path) -> Callable[..., dict[str, tf.Ten
     def generate_signature(**inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         # The compiled functions hold their model weakly (a model used nowhere else is freed with them), and
         # nothing else holds this one: the closure keeps it alive for as long as the function is used.
-        return generation_functions(model)[GENERATE_SIGNATURE](**inputs)
+        return generation_functions(model, jit_compile=jit_compile)[GENERATE_SIGNATURE](**inputs)
 
     return generate_signature
