@@ -22,6 +22,7 @@ setup(
         "scikit-learn>=1.3",  # ships the real handwritten 8x8 digits behind the offline `digits` dataset
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=8", "pyyaml>=6", "ml-dtypes>=0.4"]},  # ml-dtypes: bfloat16 arrays in tests
+    extras_require={"test": ["pytest>=8", "pyyaml>=6", "ml-dtypes>=0.4"],  # ml-dtypes: bfloat16 arrays in tests
+                    "bench": ["keras-hub>=0.32,<1"]},  # benchmarks/generation_speed.py's KerasHub rows
     entry_points={"console_scripts": ["tfzoo=tfzoo.cli:main"]},
 )

@@ -26,6 +26,7 @@ def test_the_tensorflow_serving_image_command_line_parses_with_its_defaults() ->
     assert defaults.rest_api_timeout_in_ms == 30000
     assert defaults.enable_model_warmup and not defaults.enable_batching
     assert not defaults.enable_serialization_as_tensor_content
+    assert not defaults.xla_cpu_compilation_enabled  # main.cc: XLA compiles nothing unless asked
 
 
 def test_boolean_flags_take_true_false_or_stand_alone() -> None:
@@ -33,6 +34,7 @@ def test_boolean_flags_take_true_false_or_stand_alone() -> None:
     assert serve_args("--model_base_path=/m", "--enable_model_warmup=false").enable_model_warmup is False
     assert serve_args("--model_base_path=/m", "--enable_serialization_as_tensor_content=true"
                       ).enable_serialization_as_tensor_content is True
+    assert serve_args("--model_base_path=/m", "--xla_cpu_compilation_enabled").xla_cpu_compilation_enabled is True
     with pytest.raises(SystemExit):
         serve_args("--model_base_path=/m", "--enable_batching=maybe")
 

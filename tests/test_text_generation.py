@@ -7,16 +7,19 @@ import json
 import urllib.error
 import urllib.request
 
+import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2
 
 import tfzoo
-from tfzoo.cli import main
+from tfzoo.cli import SERVER_FLAGS, build_parser, main
 from tfzoo.datasets import load_dataset
-from tfzoo.export.saved_model import write_saved_model
+from tfzoo.export.saved_model import read_meta_graph, write_saved_model
 from tfzoo.serving.client import Client
 from tfzoo.serving.config import write_serving_configs
+from tfzoo.serving.servable import xla_parts
 from tfzoo.serving.server import ModelServer, ServerOptions
 from tfzoo.text import generation, tokenizer
 from tfzoo.text.generation import (
@@ -29,7 +32,7 @@ from tfzoo.text.generation import (
     generation_functions,
     prompt_tokens,
 )
-from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, VOCAB_SIZE
+from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, VOCAB_SIZE, text_tokens
 
 SMALL = {"num_layers": 2, "d_model": 32, "num_heads": 4, "ff_dim": 64, "dropout": 0.0, "max_length": 64}
 PROMPTS = ["The", "A much longer prompt, with punctuation.", "中文新闻标题", ""]
@@ -66,6 +69,27 @@ def test_cached_and_uncached_greedy_decoding_give_the_same_tokens(model):
     for sampling in ({}, {"temperature": 1.0, "top_p": 0.9, "seed": 2}):  # with the repetition controls on
         controls = {"max_new_tokens": 30, "repetition_penalty": 1.3, "no_repeat_ngram_size": 3, **sampling}
         assert generate(model, PROMPTS, **controls) == generate(model, PROMPTS, **controls, use_cache=False)
+
+
+def test_xla_gives_the_text_of_the_xla_free_graph(model):
+    """The token loop compiled with XLA (generate's default) picks the tokens the XLA-free graph picks: the same
+    greedy text, and the same seeded samples, since both sample with the same uniforms, drawn outside XLA (only
+    float rounding at a boundary of the cumulative probabilities could tell them apart; none does here)."""
+    headline = tfzoo.create_model("text_generator", **{**SMALL, "headline": True})
+    sampled = {"temperature": 1.0, "top_p": 0.9, "seed": 2, "repetition_penalty": 1.3, "no_repeat_ngram_size": 3}
+    for generator in (model, headline):
+        for controls in (OFF, {}, sampled, {"temperature": 1.5, "top_k": 5, "seed": 3}):
+            xla_free = generate(generator, PROMPTS, max_new_tokens=30, jit_compile=False, **controls)
+            assert all(xla_free[:-1]), xla_free  # text was generated (the empty prompt's may end at once)
+            assert generate(generator, PROMPTS, max_new_tokens=30, **controls) == xla_free, controls
+    # Without the cache, XLA runs the whole padded context at every step: the same tokens again.
+    assert (generate(model, PROMPTS, max_new_tokens=10, use_cache=False)
+            == generate(model, PROMPTS, max_new_tokens=10, use_cache=False, jit_compile=False))
+    # Only the jit_compile graph has a part that needs XLA.
+    for jit_compile in (False, True):
+        traced = generation_functions(model, jit_compile=jit_compile)["generate"].get_concrete_function()
+        graph = meta_graph_pb2.MetaGraphDef(graph_def=traced.graph.as_graph_def())
+        assert bool(xla_parts(graph)) == jit_compile
 
 
 def test_top_k_1_is_greedy_and_a_seed_reproduces_a_sample(model):
@@ -343,6 +367,7 @@ def test_the_export_flag_sets_the_budget_of_the_exported_graph_and_tfzoo_json(tm
     metadata = json.loads((version_dir / "assets.extra" / "tfzoo.json").read_text())
     # In the content too: an export of the same run with another budget is another version, not this one.
     assert metadata["serving_options"] == metadata["content"]["serving_options"] == {"max_tokens_per_request": 1024}
+    assert "xla" not in metadata and not xla_parts(read_meta_graph(version_dir))  # the default export needs no XLA
     # tfzoo generate on the export runs its 'generate' signature loaded afresh (tf.saved_model.load, as a server
     # sees it): 16 prompts x 62 tokens fit, 17 get one line and exit status 2.
     capsys.readouterr()
@@ -376,3 +401,47 @@ def test_only_a_language_model_export_takes_a_token_budget(trained_run, tmp_path
         tfzoo.export_model(run.model, base, name="plain", examples=np.zeros((2, 1), np.float32),
                            max_tokens_per_request=2048)
     assert not base.exists()
+
+
+def test_an_xla_export_validates_and_is_served_only_with_xla_cpu_compilation_enabled(model, tmp_path, capsys):
+    texts = ["The cat sat on the mat.", "def f(x): return x", "Hello world", "Numbers: 1 2 3"]
+    examples = np.stack([np.pad(text_tokens(text), (0, 32 - len(text))) for text in texts])
+    base = tmp_path / "models"
+    version_dir = tfzoo.export_model(model, base, name="lm", examples=examples, task="language_model", xla=True)
+    report = capsys.readouterr().out  # the fresh-process validation's, which replayed the XLA-free references
+    assert "ok   core ops only" in report and "serve it with --xla_cpu_compilation_enabled=true" in report
+    assert "ok   matches the trained model" in report and "=> valid for TF Serving" in report
+    metadata = json.loads((version_dir / "assets.extra" / "tfzoo.json").read_text())
+    assert metadata["xla"] is metadata["content"]["xla"] is True
+
+    def serve_options(*flags: str) -> ServerOptions:  # as `tfzoo serve` parses its command line
+        args = build_parser().parse_args(["serve", f"--model_base_path={base / 'lm'}", "--model_name=lm",
+                                          "--port=0", "--file_system_poll_wait_seconds=0", *flags])
+        return ServerOptions(**{name: getattr(args, name) for name in SERVER_FLAGS})
+
+    prompts = ["The", "A much longer prompt, with punctuation."]
+    with ModelServer(serve_options("--xla_cpu_compilation_enabled=true")) as server, \
+            Client("127.0.0.1", server.port, protocol="grpc") as client:
+        served = client.predict("lm", {"prompt": np.array([p.encode() for p in prompts], dtype=object)})
+        assert [text.decode() for text in served["text"]] == generate(model, prompts, jit_compile=False)
+    with ModelServer(serve_options()) as server, Client("127.0.0.1", server.port, protocol="grpc") as client:
+        (status,) = client.status("lm")
+    assert (status.state, status.error_code) == ("END", grpc.StatusCode.FAILED_PRECONDITION)
+    assert status.error_message == (f"{version_dir} needs XLA (XLA-compiled calls: 1) and XLA compilation is off: "
+                                    "start the server with --xla_cpu_compilation_enabled=true")
+
+    # The same graph without the declaration in tfzoo.json fails validate's core ops check.
+    del metadata["xla"]
+    (version_dir / "assets.extra" / "tfzoo.json").write_text(json.dumps(metadata))
+    assert main(["validate", str(version_dir)]) == 1
+    assert "FAIL core ops only: needs XLA" in capsys.readouterr().out
+
+
+def test_only_a_language_model_export_takes_xla(trained_run, tmp_path, capsys):
+    run = trained_run("linear_regression")
+    base = tmp_path / "models"
+    assert main(["export", str(run.run_dir), "--model-base", str(base), "--xla"]) == 2
+    assert capsys.readouterr().err == ("tfzoo export: error: xla is an option of a text generator's export (its "
+                                       "generation loop); a regression export has no part that XLA compiles: leave "
+                                       "it out\n")
+    assert not base.exists()  # refused before anything was written

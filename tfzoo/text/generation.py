@@ -1,4 +1,4 @@
-"""Text generation: prompts in, text out, the whole decoding loop in one TensorFlow graph (core ops only).
+"""Text generation: prompts in, text out, the whole decoding loop in one TensorFlow graph (core ops; XLA optional).
 
 Decoding is incremental: the prompts run once through the model to fill a key/value cache, then each step feeds
 only the newest token, whose queries attend to the cached keys and values (TextGenerator.call_with_cache); the
@@ -39,6 +39,16 @@ its range (RANGES) fails the request with one line naming it, as do more than MA
 with more or fewer values than prompts, and a request over the token budget.
 
 The returned text is the generated continuation only, valid UTF-8 (see tokenizer.decode).
+
+XLA: with jit_compile (`generate`'s default, and `generation_functions(..., jit_compile=True)`, which
+`tfzoo export --xla` exports), the token loop (`fill_tokens`: tokens [N, max_length] int32, prompt lengths and
+controls -> tokens) runs as a tf.function compiled with XLA inside the graph; the string ops (tokenizer, prompt
+cutting), the checks (Assert) and the random draws (one uniform per prompt and position) run outside it, which XLA
+could not compile or would draw differently. Inside, every shape is fixed by the batch size: the cache is filled
+from the whole padded [N, max_length] array (`decode`'s static_shapes). XLA compiles once per batch size. The
+tokens are the XLA-free graph's: greedy text and seeded samples alike, up to float rounding at a boundary of the
+cumulative probabilities. The XLA-free graph (the default export) runs on any TensorFlow Serving; the XLA one only
+where XLA compilation is on (TF Serving's --xla_cpu_compilation_enabled).
 
 Signatures: "serving_default" takes the prompts alone (greedy, with the DEFAULTS repetition controls); "generate"
 adds the controls, one value per prompt, all required. Not optional scalars, because of what the stock TF Serving
