@@ -235,3 +235,13 @@ def test_a_run_dirs_generate_function_keeps_its_model_alive(paths) -> None:
     gc.collect()
     (text,) = call_generate_signature(function, ["def f("], max_new_tokens=3)
     assert isinstance(text, str) and len(text.encode()) <= 3 * 3  # at most 3 tokens, each a byte or U+FFFD
+
+
+def test_generate_on_a_run_dir_gives_the_same_text_with_xla_and_with_no_xla(paths, capsys) -> None:
+    outputs = []
+    for flags in ([], ["--no-xla"]):  # the token loop compiled with XLA (the default), then the XLA-free graph
+        assert main(["generate", str(paths["generator"]), "--prompt", "def f(", "--prompt", "The",
+                     "--max-new-tokens", "12", *flags]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and [json.loads(line)["prompt"] for line in outputs[0].splitlines()] == [
+        "def f(", "The"]
