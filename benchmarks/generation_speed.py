@@ -17,15 +17,17 @@ every run makes exactly the tokens asked for. Greedy, prompts of 64 bytes, 256 n
   jit_compile=True;
 - first call: the first call's wall time at that batch size, tracing and compilation included where it happens
   (later calls reuse them; XLA compiles once per batch size, the XLA-free graphs are traced once for all).
-Then the exported "generate" signature (the default, XLA-free export), same requests: in-process
-(tf.saved_model.load) vs REST and gRPC through `tfzoo serve` in a child process on 127.0.0.1 (plain TF Serving
-API calls, as in serving_latency.py).
+Each figure is the median (and the least, "best") of --repeats calls after the first, the calls of the rows
+compared taken in turns, so that load on a shared machine slows them alike. Then the exported "generate"
+signature (the default, XLA-free export), same requests: in-process (tf.saved_model.load) vs REST and gRPC through
+`tfzoo serve` in a child process on 127.0.0.1 (plain TF Serving API calls, as in serving_latency.py).
 
     python benchmarks/generation_speed.py --repeats 5
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -61,17 +63,28 @@ def device_name() -> str:
     return f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
 
 
-def timed(call: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """(first call's seconds, median seconds of `repeats` further calls)."""
+def seconds(call: Callable[[], object]) -> float:
+    """The wall time of one call."""
     started = time.perf_counter()
     call()
-    first = time.perf_counter() - started
-    times = []
+    return time.perf_counter() - started
+
+
+def timed(call: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(first call's seconds, median seconds of `repeats` further calls)."""
+    first = seconds(call)
+    return first, statistics.median(seconds(call) for _ in range(repeats))
+
+
+def interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float, float]]:
+    """{name: (first call's seconds, median and least seconds of `repeats` further calls)}, the further calls taken
+    in turns (one of each, `repeats` times), so that a burst of load on a shared machine slows them all alike."""
+    firsts = {name: seconds(call) for name, call in calls.items()}
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return first, statistics.median(times)
+        for name, call in calls.items():
+            times[name].append(seconds(call))
+    return {name: (firsts[name], statistics.median(times[name]), min(times[name])) for name in calls}
 
 
 def benchmark_generator(context: int) -> keras.Model:
@@ -90,12 +103,18 @@ def greedy_controls(new_tokens: int) -> dict[str, float | int]:
             "repetition_penalty": 1.0, "no_repeat_ngram_size": 0}
 
 
-def generation_seconds(model: keras.Model, batch: int, controls: dict[str, float | int], use_cache: bool,
-                       repeats: int, jit_compile: bool = False) -> tuple[float, float]:
-    """`timed` on the compiled generation loop (key/value cache or recomputing the prefix, XLA or not) for `batch`
+def generation_call(model: keras.Model, batch: int, controls: dict[str, float | int], use_cache: bool,
+                    jit_compile: bool = False) -> Callable[[], object]:
+    """A call of the compiled generation loop (key/value cache or recomputing the prefix, XLA or not) on `batch`
     prompts."""
     function = generation_functions(model, use_cache=use_cache, jit_compile=jit_compile)[GENERATE_SIGNATURE]
-    return timed(lambda: call_generate_signature(function, [PROMPT] * batch, **controls), repeats)
+    return lambda: call_generate_signature(function, [PROMPT] * batch, **controls)
+
+
+def generation_seconds(model: keras.Model, batch: int, controls: dict[str, float | int], use_cache: bool,
+                       repeats: int, jit_compile: bool = False) -> tuple[float, float]:
+    """`timed` on `generation_call`."""
+    return timed(generation_call(model, batch, controls, use_cache, jit_compile), repeats)
 
 
 def keras_hub_causal_lm(context: int) -> keras.Model | None:
@@ -110,23 +129,39 @@ def keras_hub_causal_lm(context: int) -> keras.Model | None:
     return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
 
 
-def keras_hub_seconds(causal_lm: keras.Model, batch: int, jit_compile: bool, repeats: int) -> tuple[float, float]:
-    """`timed` on KerasHub's generate for `batch` prompts of PROMPT's bytes, NEW_TOKENS greedy tokens each."""
-    causal_lm.compile(sampler="greedy")  # also drops the generate function compiled before
-    causal_lm.jit_compile = jit_compile  # what CausalLM.make_generate_function passes to tf.function
+def keras_hub_call(causal_lm: keras.Model, batch: int) -> Callable[[], object]:
+    """A call of KerasHub's generate (compiled as `causal_lm.jit_compile` says) on `batch` prompts of PROMPT's
+    bytes, NEW_TOKENS greedy tokens each; RuntimeError if it made fewer or was not compiled as asked."""
+    jit_compile = causal_lm.jit_compile
     token_ids = np.zeros((batch, PROMPT_BYTES + NEW_TOKENS), np.int32)
     token_ids[:, :PROMPT_BYTES] = text_tokens(PROMPT)
     padding_mask = np.arange(PROMPT_BYTES + NEW_TOKENS)[None, :].repeat(batch, 0) < PROMPT_BYTES
     inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
-    outputs = []
-    # No stop token: every row runs to the padded length, NEW_TOKENS new tokens.
-    seconds = timed(lambda: outputs.append(causal_lm.generate(inputs, stop_token_ids=None)), repeats)
-    if not all(np.all(np.sum(output["padding_mask"], axis=1) == PROMPT_BYTES + NEW_TOKENS) for output in outputs):
-        raise RuntimeError("KerasHub generated fewer tokens than asked")
-    compiled = getattr(causal_lm.generate_function, "_jit_compile", None)  # the tf.function's own setting
-    if bool(compiled) != jit_compile:
-        raise RuntimeError(f"KerasHub's generate function has jit_compile={compiled}, not {jit_compile}")
-    return seconds
+
+    def call() -> None:
+        # No stop token: every row runs to the padded length, NEW_TOKENS new tokens.
+        output = causal_lm.generate(inputs, stop_token_ids=None)
+        if not np.all(np.sum(output["padding_mask"], axis=1) == PROMPT_BYTES + NEW_TOKENS):
+            raise RuntimeError("KerasHub generated fewer tokens than asked")
+        compiled = getattr(causal_lm.generate_function, "_jit_compile", None)  # the tf.function's own setting
+        if bool(compiled) != jit_compile:
+            raise RuntimeError(f"KerasHub's generate function has jit_compile={compiled}, not {jit_compile}")
+
+    return call
+
+
+def keras_hub_causal_lms(context: int) -> dict[str, keras.Model]:
+    """{"KerasHub": compiled as by default (no XLA on a CPU), "KerasHub XLA": jit_compile=True}, two models (each
+    keeps its own compiled generate function); {} without keras-hub."""
+    models = {}
+    for name, jit_compile in (("KerasHub", False), ("KerasHub XLA", True)):
+        causal_lm = keras_hub_causal_lm(context)
+        if causal_lm is None:
+            return {}
+        causal_lm.compile(sampler="greedy")
+        causal_lm.jit_compile = jit_compile  # what CausalLM.make_generate_function passes to tf.function
+        models[name] = causal_lm
+    return models
 
 
 def main() -> None:
@@ -136,32 +171,31 @@ def main() -> None:
 
     model = benchmark_generator(CONTEXT)
     controls = greedy_controls(NEW_TOKENS)
-    causal_lm = keras_hub_causal_lm(CONTEXT)
+    causal_lms = keras_hub_causal_lms(CONTEXT)
 
     print(f"device: {device_name()}; TensorFlow {tf.__version__}")
     print(f"text_generator (default architecture, {CONTEXT}-token context), prompt {PROMPT_BYTES} bytes, "
-          f"{NEW_TOKENS} new tokens, greedy; median of {args.repeats} calls after the first")
-    if causal_lm is None:
+          f"{NEW_TOKENS} new tokens, greedy; median of {args.repeats} calls after the first, taken in turns")
+    if not causal_lms:
         print("keras-hub is not installed (pip install -e .[bench]): no KerasHub rows")
-    print(f"{'batch':>5} {'generator':16} {'call s':>8} {'tokens/s':>9} {'first call s':>13}")
-    runs = [("tfzoo XLA", lambda batch: generation_seconds(model, batch, controls, True, args.repeats, True)),
-            ("tfzoo cached", lambda batch: generation_seconds(model, batch, controls, True, args.repeats)),
-            ("tfzoo recompute", lambda batch: generation_seconds(model, batch, controls, False, args.repeats))]
-    if causal_lm is not None:
-        runs += [("KerasHub", lambda batch: keras_hub_seconds(causal_lm, batch, False, args.repeats)),
-                 ("KerasHub XLA", lambda batch: keras_hub_seconds(causal_lm, batch, True, args.repeats))]
+    print(f"{'batch':>5} {'generator':16} {'call s':>8} {'tokens/s':>9} {'best s':>8} {'first call s':>13}")
     for batch in BATCHES:
-        seconds = {}
-        for name, run in runs:
-            first, seconds[name] = run(batch)
-            print(f"{batch:5d} {name:16} {seconds[name]:8.3f} {batch * NEW_TOKENS / seconds[name]:9.0f} {first:13.2f}")
+        calls = {"tfzoo XLA": generation_call(model, batch, controls, True, True),
+                 "tfzoo cached": generation_call(model, batch, controls, True),
+                 "tfzoo recompute": generation_call(model, batch, controls, False),
+                 **{name: keras_hub_call(causal_lm, batch) for name, causal_lm in causal_lms.items()}}
+        median, best = {}, {}
+        for name, (first, median[name], best[name]) in interleaved(calls, args.repeats).items():
+            print(f"{batch:5d} {name:16} {median[name]:8.3f} {batch * NEW_TOKENS / median[name]:9.0f} "
+                  f"{best[name]:8.3f} {first:13.2f}")
         ratios = [("tfzoo XLA / tfzoo cached", "tfzoo cached", "tfzoo XLA"),
                   ("tfzoo cached / tfzoo recompute (goal >= 5x)", "tfzoo recompute", "tfzoo cached")]
-        if causal_lm is not None:
+        if causal_lms:
             ratios += [("tfzoo XLA / KerasHub XLA (goal >= 1x)", "KerasHub XLA", "tfzoo XLA"),
                        ("tfzoo cached / KerasHub", "KerasHub", "tfzoo cached")]
-        print("      speed ratios: " + "; ".join(f"{text} {seconds[slower] / seconds[faster]:.2f}x"
-                                                   for text, slower, faster in ratios))
+        print("      speed ratios of medians (of best calls): " + "; ".join(
+            f"{text} {median[slower] / median[faster]:.2f}x ({best[slower] / best[faster]:.2f}x)"
+            for text, slower, faster in ratios))
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -202,11 +236,12 @@ def main() -> None:
             print(f"{'batch':>5} {'path':11} {'call s':>8} {'tokens/s':>9} {'vs in-process':>14}")
             for batch in BATCHES:
                 inputs = request(batch)
-                seconds = {path: timed(lambda: call(inputs), args.repeats)[1]
-                           for path, call in (("in-process", in_process), ("REST", rest), ("gRPC", grpc_call))}
-                for path, value in seconds.items():
+                paths = {"in-process": in_process, "REST": rest, "gRPC": grpc_call}
+                median = {path: times[1] for path, times in interleaved(
+                    {path: functools.partial(call, inputs) for path, call in paths.items()}, args.repeats).items()}
+                for path, value in median.items():
                     print(f"{batch:5d} {path:11} {value:8.3f} {batch * NEW_TOKENS / value:9.0f} "
-                          f"{value / seconds['in-process']:13.2f}x")
+                          f"{value / median['in-process']:13.2f}x")
             channel.close()
 
 
