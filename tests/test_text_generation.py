@@ -366,8 +366,9 @@ def test_the_export_flag_sets_the_budget_of_the_exported_graph_and_tfzoo_json(tm
     version_dir = base / "text_generator" / "1"
     metadata = json.loads((version_dir / "assets.extra" / "tfzoo.json").read_text())
     # In the content too: an export of the same run with another budget is another version, not this one.
-    assert metadata["serving_options"] == metadata["content"]["serving_options"] == {"max_tokens_per_request": 1024}
-    assert "xla" not in metadata and not xla_parts(read_meta_graph(version_dir))  # the default export needs no XLA
+    assert metadata["serving_options"] == metadata["content"]["serving_options"] == {"max_tokens_per_request": 1024,
+                                                                                    "xla": False}
+    assert not xla_parts(read_meta_graph(version_dir))  # the default export needs no XLA
     # tfzoo generate on the export runs its 'generate' signature loaded afresh (tf.saved_model.load, as a server
     # sees it): 16 prompts x 62 tokens fit, 17 get one line and exit status 2.
     capsys.readouterr()
@@ -395,7 +396,7 @@ def test_only_a_language_model_export_takes_a_token_budget(trained_run, tmp_path
     assert main(["export", str(run.run_dir), "--model-base", str(base), "--max-tokens-per-request", "2048"]) == 2
     error = capsys.readouterr().err
     assert error == ("tfzoo export: error: max_tokens_per_request is an option of a language model's export (its "
-                     "generation budget); a regression export has none: leave it out\n")
+                     "generation graph); a regression export has none: leave it out\n")
     assert not base.exists()  # refused before anything was written
     with pytest.raises(ValueError, match="an export without a task has none"):
         tfzoo.export_model(run.model, base, name="plain", examples=np.zeros((2, 1), np.float32),
@@ -412,7 +413,7 @@ def test_an_xla_export_validates_and_is_served_only_with_xla_cpu_compilation_ena
     assert "ok   core ops only" in report and "serve it with --xla_cpu_compilation_enabled=true" in report
     assert "ok   matches the trained model" in report and "=> valid for TF Serving" in report
     metadata = json.loads((version_dir / "assets.extra" / "tfzoo.json").read_text())
-    assert metadata["xla"] is metadata["content"]["xla"] is True
+    assert metadata["serving_options"]["xla"] is metadata["content"]["serving_options"]["xla"] is True
 
     def serve_options(*flags: str) -> ServerOptions:  # as `tfzoo serve` parses its command line
         args = build_parser().parse_args(["serve", f"--model_base_path={base / 'lm'}", "--model_name=lm",
@@ -431,7 +432,7 @@ def test_an_xla_export_validates_and_is_served_only_with_xla_cpu_compilation_ena
                                     "start the server with --xla_cpu_compilation_enabled=true")
 
     # The same graph without the declaration in tfzoo.json fails validate's core ops check.
-    del metadata["xla"]
+    metadata["serving_options"]["xla"] = False
     (version_dir / "assets.extra" / "tfzoo.json").write_text(json.dumps(metadata))
     assert main(["validate", str(version_dir)]) == 1
     assert "FAIL core ops only: needs XLA" in capsys.readouterr().out
@@ -441,7 +442,6 @@ def test_only_a_language_model_export_takes_xla(trained_run, tmp_path, capsys):
     run = trained_run("linear_regression")
     base = tmp_path / "models"
     assert main(["export", str(run.run_dir), "--model-base", str(base), "--xla"]) == 2
-    assert capsys.readouterr().err == ("tfzoo export: error: xla is an option of a text generator's export (its "
-                                       "generation loop); a regression export has no part that XLA compiles: leave "
-                                       "it out\n")
+    assert capsys.readouterr().err == ("tfzoo export: error: xla is an option of a language model's export (its "
+                                       "generation graph); a regression export has none: leave it out\n")
     assert not base.exists()  # refused before anything was written

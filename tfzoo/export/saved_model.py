@@ -30,14 +30,12 @@ from tfzoo.run_dir import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_run, packa
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE, scan_versions
 from tfzoo.tasks import Request, Task, get_task
 from tfzoo.tasks.base import WARMUP_BATCH_SIZES
-from tfzoo.text.generation import generation_functions
 
 METADATA_FILE = "tfzoo.json"
 STAGING_PREFIX = ".staging-"  # hidden: TF Serving skips it
 STAGING_LOCK = "lock"  # in each staging folder, flock-ed by its export for as long as it runs
 # TF Serving puts model names in REST paths (/v1/models/NAME) and folder names.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-XLA_KEY = "xla"  # tfzoo.json: true when the export's graph needs XLA (tfzoo export --xla)
 
 
 class ExportError(RuntimeError):
@@ -62,7 +60,7 @@ def export(
     (prompts x new tokens) is refused, by the stock TF Serving too. `xla` (a language model's only): its
     signatures run the token loop compiled with XLA, faster, for a server started with
     --xla_cpu_compilation_enabled (without it, the stock TF Serving and `tfzoo serve` fail the version);
-    recorded in tfzoo.json as "xla": true, which `validate` checks. The default export needs no XLA.
+    recorded in tfzoo.json's serving options, which `validate` checks. The default export needs no XLA.
 
     `tfzoo.json` records what the export is made of (`content`: the run's model.keras and config.json by
     SHA-256, the name, the tfzoo version, the task's serving options), so a retry after a crash returns the
@@ -71,11 +69,11 @@ def export(
     run_dir = Path(getattr(run_dir_or_model, "run_dir", run_dir_or_model))
     config, model = load_run(run_dir)
     task = get_spec(config["model"]).task
-    options = serving_options(task, max_tokens_per_request=max_tokens_per_request)
-    functions = signature_functions(task, model, options, xla)  # an option out of range fails here, before writing
+    options = serving_options(task, max_tokens_per_request=max_tokens_per_request, xla=xla or None)
+    functions = task.serving_functions(model, **options)  # an option out of range fails here, before any writing
     name = name or config["model"]
     content = {"model_sha256": file_sha256(run_dir / MODEL_FILE), "config_sha256": file_sha256(run_dir / CONFIG_FILE),
-               "name": name, "tfzoo": tfzoo_version(), **recorded_options(options, xla)}
+               "name": name, "tfzoo": tfzoo_version(), **recorded_options(options)}
 
     def requests() -> list[Request]:  # only once the export is known to be new: it reloads the run's data
         held_out = run_data(run_dir, config).first_features("test", max(WARMUP_BATCH_SIZES))
@@ -85,7 +83,7 @@ def export(
                 "hparams": config["hparams"], "dataset": config["dataset"],
                 "dataset_fingerprint": config["dataset_fingerprint"],
                 "metrics": json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8")),
-                **recorded_options(options, xla)}
+                **recorded_options(options)}
     return publish(model, functions, requests, functools.partial(task.reference_outputs, model),
                    model_base, name=name, version=version, content=content, metadata=metadata)
 
@@ -99,29 +97,15 @@ def serving_options(task: Task | None, **given: Any) -> dict[str, Any]:
             continue
         if option not in options:
             what = f"a {task.name} export" if task else "an export without a task"
-            raise ValueError(f"{option} is an option of a language model's export (its generation budget); "
+            raise ValueError(f"{option} is an option of a language model's export (its generation graph); "
                              f"{what} has none: leave it out")
         options[option] = value
     return options
 
 
-def signature_functions(task: Task, model: keras.Model, options: dict[str, Any], xla: bool
-                        ) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
-    """The task's serving functions with its `options`; with `xla`, a language model's generation signatures with
-    their token loop compiled by XLA. ValueError, one line, for `xla` on any other export."""
-    if not xla:
-        return task.serving_functions(model, **options)
-    if task is None or task.name != "language_model":
-        what = f"a {task.name} export" if task else "an export without a task"
-        raise ValueError(f"xla is an option of a text generator's export (its generation loop); {what} has no part "
-                         "that XLA compiles: leave it out")
-    return generation_functions(model, **options, jit_compile=True)
-
-
-def recorded_options(options: dict[str, Any], xla: bool = False) -> dict[str, Any]:
-    """How tfzoo.json (its content and metadata) records a task's serving options (not at all when it has none)
-    and an XLA export ("xla": true; nothing for the default, XLA-free one)."""
-    return {**({"serving_options": options} if options else {}), **({XLA_KEY: True} if xla else {})}
+def recorded_options(options: dict[str, Any]) -> dict[str, Any]:
+    """How tfzoo.json (its content and metadata) records a task's serving options: not at all when it has none."""
+    return {"serving_options": options} if options else {}
 
 
 def export_model(
@@ -149,9 +133,9 @@ def export_model(
     if not isinstance(model, keras.Model):
         raise TypeError(f"export_model takes a keras.Model, got {type(model).__name__}")
     task = None if task is None else get_task(task)
-    options = serving_options(task, max_tokens_per_request=max_tokens_per_request)
-    if task is not None or xla:
-        functions = signature_functions(task, model, options, xla)
+    options = serving_options(task, max_tokens_per_request=max_tokens_per_request, xla=xla or None)
+    if task is not None:
+        functions = task.serving_functions(model, **options)
         held_out = np.asarray(next(iter(examples.values())) if isinstance(examples, Mapping) else examples)
         requests, reference = task.warmup_requests(model, held_out), functools.partial(task.reference_outputs, model)
     else:
@@ -170,9 +154,9 @@ def export_model(
             examples_digest.update(input_name.encode() + tf.make_tensor_proto(inputs[input_name]).SerializeToString())
     content = {"weights_sha256": weights_digest(model), "requests_sha256": examples_digest.hexdigest(),
                "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version(),
-               **recorded_options(options, xla)}
+               **recorded_options(options)}
     metadata = {"model": model.name, "task": task.name if task else None, "class": type(model).__qualname__,
-                **recorded_options(options, xla)}
+                **recorded_options(options)}
     return publish(model, functions, lambda: requests, reference, model_base, name=name, version=version,
                    content=content, metadata=metadata)
 

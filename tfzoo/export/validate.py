@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from tensorflow.python.framework import op_def_registry
 from tensorflow_serving.apis import predict_pb2
 
-from tfzoo.export.saved_model import METADATA_FILE, XLA_KEY, read_meta_graph
+from tfzoo.export.saved_model import METADATA_FILE, read_meta_graph
 from tfzoo.export.warmup import REFERENCE_FILE, read_logs, read_warmup
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
 from tfzoo.serving.protocol.status import ServingError
@@ -169,7 +169,7 @@ def declares_xla(path: Path) -> bool:
     """Whether the tfzoo.json at `path` declares an XLA export (tfzoo export --xla); False when it cannot be read
     (its own check says so)."""
     try:
-        return read_metadata(path).get(XLA_KEY) is True
+        return read_metadata(path).get("serving_options", {}).get("xla") is True
     except (OSError, ValueError):
         return False
 

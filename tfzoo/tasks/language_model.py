@@ -33,7 +33,8 @@ class LanguageModel(Task):
 
     name = "language_model"
     reads_text = True
-    serving_options = {"max_tokens_per_request": DEFAULT_MAX_TOKENS_PER_REQUEST}
+    # xla: the generation signatures' token loop compiled with XLA, for a server with --xla_cpu_compilation_enabled.
+    serving_options = {"max_tokens_per_request": DEFAULT_MAX_TOKENS_PER_REQUEST, "xla": False}
 
     def loss(self) -> keras.losses.Loss:
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
@@ -57,10 +58,11 @@ class LanguageModel(Task):
         return fitted
 
     def serving_functions(
-        self, model: keras.Model, *, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST
+        self, model: keras.Model, *, max_tokens_per_request: int = DEFAULT_MAX_TOKENS_PER_REQUEST, xla: bool = False
     ) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
-        """The generation signatures, with `max_tokens_per_request` (prompts x new tokens) as their token budget."""
-        return generation_functions(model, max_tokens_per_request=max_tokens_per_request)
+        """The generation signatures, with `max_tokens_per_request` (prompts x new tokens) as their token budget;
+        with `xla`, their token loop compiled by XLA (the default graph needs none)."""
+        return generation_functions(model, max_tokens_per_request=max_tokens_per_request, jit_compile=xla)
 
     def warmup_requests(self, model: keras.Model, held_out: np.ndarray) -> list[Request]:
         """Prompts from held-out examples through serving_default (greedy), and through the controls signature
