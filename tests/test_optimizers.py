@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfzoo.optimizers import OPTIMIZERS, make_optimizer
+from tfzoo.optimizers import OPTIMIZERS, WarmupCosineDecay, make_optimizer
 
 # The names of issue 11, in its order, and the Keras class each must build.
 EXPECTED_CLASS = {
@@ -106,3 +106,36 @@ def test_bad_learning_rate_is_one_line_naming_it(learning_rate: object) -> None:
     assert "\n" not in message
     assert f"learning_rate={learning_rate!r}" in message
     assert "-p learning_rate=" in message
+
+
+def test_warmup_then_cosine_decay_to_a_tenth() -> None:
+    optimizer = make_optimizer("adam", 0.01, warmup_steps=10, decay_steps=110, clipnorm=1.0)
+    assert float(optimizer.learning_rate) == pytest.approx(0.001)  # step 0: the first of 10 warm-up steps
+    schedule = keras.saving.deserialize_keras_object(optimizer.get_config()["learning_rate"])
+    assert isinstance(schedule, WarmupCosineDecay)
+    rates = [float(schedule(step)) for step in (4, 9, 10, 60, 110, 500)]
+    # Linear to the peak by step 9; half-way through the cosine (step 60 of 10..110) the mean of peak and end.
+    assert rates == pytest.approx([0.005, 0.01, 0.01, 0.0055, 0.001, 0.001], rel=1e-5)
+    assert optimizer.global_clipnorm == 1.0
+
+
+def test_clipping_bounds_the_step_of_a_huge_gradient() -> None:
+    # SGD moves by learning_rate x gradient: a gradient of norm 1000 clipped to 1 moves 0.1, not 100.
+    assert moves(make_optimizer("sgd", 0.1, clipnorm=1.0), gradient=1000.0, steps=1) == pytest.approx([-0.1])
+    assert moves(make_optimizer("sgd", 0.1), gradient=1000.0, steps=1) == pytest.approx([-100.0])
+
+
+@pytest.mark.parametrize(("key", "value"), [("warmup_steps", -1), ("decay_steps", 1.5), ("clipnorm", -1.0),
+                                            ("clipnorm", math.nan), ("warmup_steps", True),
+                                            ("weight_decay", -0.1)])
+def test_bad_schedule_or_clipping_is_one_line_naming_it(key: str, value: object) -> None:
+    with pytest.raises(ValueError) as error:
+        make_optimizer("adam", 0.01, **{key: value})
+    assert "\n" not in str(error.value) and f"{key}={value!r}" in str(error.value) and f"-p {key}=" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "adamw"])
+def test_weight_decay_is_decoupled_for_any_optimizer(name: str) -> None:
+    # A zero gradient leaves only the decay: the weight shrinks by learning_rate x weight_decay of itself.
+    (shrink,) = moves(make_optimizer(name, 0.1, weight_decay=0.5), gradient=0.0, steps=1, start=2.0)
+    assert shrink == pytest.approx(-2.0 * 0.1 * 0.5, rel=1e-4)

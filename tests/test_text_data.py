@@ -103,3 +103,42 @@ def test_headline_csv_errors_name_the_fix(tmp_path):
     path.write_text("article,headline\nsome text,\nmore,words\n")
     with pytest.raises(DataError, match="1 of 2 rows have no"):
         load_dataset("headline_csv", path=str(path), text_column="article", target="headline")
+
+
+def epoch_rows(data, epoch: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The training windows of one epoch, in the pipeline's order."""
+    batches = list(data.training_pipeline(4, seed=seed, epochs=range(epoch, epoch + 1)))
+    return tuple(np.concatenate([batch[part].numpy() for batch in batches]) for part in (0, 1))
+
+
+def test_language_model_windows_are_cut_anew_each_epoch_keeping_every_pair():
+    documents = [f"Document {i}: " + " ".join(f"word{i}x{j}" for j in range(30)) for i in range(20)]
+    data = language_model_splits(documents, name="docs", seed=0, max_length=16, validation_fraction=0.1,
+                                 test_fraction=0.1, source={}, description="test")
+    assert data.stream_windows
+    stream_x, stream_y = data.x_train.reshape(-1), data.y_train.reshape(-1)
+    pairs = sorted(zip(stream_x.tolist(), stream_y.tolist()))
+    starts = []
+    for epoch in range(4):
+        x, y = epoch_rows(data, epoch)
+        assert x.shape == data.x_train.shape  # still N windows: the stream wraps around
+        assert sorted(zip(x.reshape(-1).tolist(), y.reshape(-1).tolist())) == pairs  # no pair made up or lost
+        # Each window is 16 consecutive tokens of the (wrapped) stream: find where the first one starts.
+        wrapped = np.concatenate([stream_x, stream_x])
+        offsets = {int(np.flatnonzero([np.array_equal(wrapped[i:i + 16], row) for i in range(len(stream_x))])[0] % 16)
+                   for row in x[:8]}
+        assert len(offsets) == 1  # one offset per epoch, the same for all its windows
+        starts.append(offsets.pop())
+    assert len(set(starts)) > 1  # a new cut in later epochs
+    # The cut depends on (seed, epoch) alone: a resumed run sees the same windows.
+    assert all(np.array_equal(a, b) for a, b in zip(epoch_rows(data, 2), epoch_rows(data, 2)))
+    assert not np.array_equal(epoch_rows(data, 2)[0], epoch_rows(data, 2, seed=1)[0])
+
+
+def test_headline_examples_are_never_cut(tmp_path):
+    data = load_dataset("headline_csv", path=str(write_headlines(tmp_path / "news.csv", [
+        (f"Article number {i} about something.", f"Headline {i}") for i in range(12)])), text_column="article",
+        target="headline", max_length=48, validation_fraction=0.2, test_fraction=0.2)
+    assert not data.stream_windows
+    x, _ = epoch_rows(data, 1)
+    assert sorted(map(tuple, x.tolist())) == sorted(map(tuple, data.x_train.tolist()))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -71,6 +73,20 @@ def test_bits_per_byte_beat_a_byte_bigram_on_held_out_documents(trained_run):
     print(f"\nheld-out bits per byte: text_generator {run.metrics['bits_per_byte']:.3f}, bigram {bigram:.3f}")
     assert 3.0 < bigram < 4.5  # the baseline itself is sane: far better than 8 bits, far worse than a real model
     assert run.metrics["bits_per_byte"] < bigram - 0.1
+
+
+def test_the_learning_rate_warms_up_and_decays_over_the_run(trained_run):
+    run = trained_run("text_generator")
+    config = json.loads((run.run_dir / "config.json").read_text())
+    hparams, data = config["hparams"], load_dataset(**config["dataset"])
+    steps = config["epochs"] * math.ceil(data.num_examples("train") / config["batch_size"])
+    assert hparams["decay_steps"] == steps == int(run.model.optimizer.iterations)  # set by train from the run
+    schedule = run.model.optimizer.get_config()["learning_rate"]["config"]
+    assert schedule["peak"] == hparams["learning_rate"] and schedule["warmup_steps"] == hparams["warmup_steps"] > 0
+    # Its end, a tenth of the peak, is where the run stopped; the saved model carries the same schedule.
+    assert float(run.model.optimizer.learning_rate) == pytest.approx(hparams["learning_rate"] / 10, rel=1e-5)
+    saved = keras.saving.load_model(run.run_dir / "model.keras")
+    assert saved.optimizer.get_config()["learning_rate"]["config"] == schedule
 
 
 def test_a_headline_model_learns_training_headlines_by_heart(tmp_path):

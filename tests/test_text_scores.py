@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tfzoo.text.scores import corpus_bleu, headline_scores, rouge_l, rouge_n, words
+from tfzoo.text.scores import corpus_bleu, distinct_n, headline_scores, repeats_ngram, rouge_l, rouge_n, words
 
 # google-research/google-research rouge/testdata/{target,prediction}.txt, lines 1 and 2: random strings whose
 # F1 scores rouge/rouge_scorer_test.py records from manual runs of ROUGE-1.5.5 (testRouge1AgainstRouge155,
@@ -89,3 +89,17 @@ def test_headline_scores_average_rouge_over_pairs():
     assert scores["bleu"] == pytest.approx(math.exp(-0.4) * (4 / 5 * 1 / 2 * 1 / 3 * 1 / 2) ** 0.25)
     with pytest.raises(ValueError, match="2 candidates but 1 references"):
         headline_scores(["a", "b"], ["a"])
+
+
+def test_distinct_n_counts_word_ngrams_over_all_texts():
+    # "the cat the cat" has bigrams (the cat), (cat the), (the cat): 2 distinct of 3. With "a dog" added: 3 of 4.
+    assert distinct_n(["the cat the cat"], 2) == pytest.approx(2 / 3)
+    assert distinct_n(["The cat, the cat.", "a dog"], 2) == pytest.approx(3 / 4)
+    assert distinct_n(["one two three"], 1) == 1.0
+    assert distinct_n(["one", ""], 2) == 0.0  # no bigram at all
+
+
+def test_a_loop_repeats_its_ngrams():
+    loop = "the value of the value of the value of"
+    assert repeats_ngram(loop, 3) and distinct_n([loop], 3) == pytest.approx(3 / 7)
+    assert not repeats_ngram("the value of an object", 3)

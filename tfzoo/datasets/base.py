@@ -69,7 +69,9 @@ class DataSplits(Dataset):
     data (it is written to a run's config.json so `tfzoo evaluate` can reload the held-out split).
     Features are float32; labels are float32 [N, 1] for regression and binary tasks, int64 [N] for
     multiclass. A language_model task has int32 token ids x [N, T] and int32 next-token targets y [N, T]
-    (see tfzoo.text.tokenizer), y being the padding token where no loss is taken.
+    (see tfzoo.text.tokenizer), y being the padding token where no loss is taken. `stream_windows`: the training
+    rows are consecutive windows of one token stream (documents packed end to end), which training re-cuts at a
+    new offset every epoch (see `training_pipeline`).
     """
 
     name: str
@@ -84,6 +86,7 @@ class DataSplits(Dataset):
     num_classes: int | None = None
     feature_names: tuple[str, ...] | None = None
     description: str = ""
+    stream_windows: bool = False
     _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -148,14 +151,30 @@ class DataSplits(Dataset):
         features, labels = tf.constant(x), tf.constant(y)  # gathered a batch at a time
 
         def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
-            # A stateless permutation: no random state, so nothing that iterated before can change it.
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(len(x), dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            # Stateless draws: no random state, so nothing that iterated before can change them.
+            epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+            order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64), seed=epoch_seed)
+            rows = recut(features, labels, epoch_seed) if self.stream_windows else (features, labels)
             return tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
-                lambda indices: (tf.gather(features, indices), tf.gather(labels, indices)))
+                lambda indices: tuple(tf.gather(part, indices) for part in rows))
 
         epoch_range = tf.data.Dataset.range(epochs.start, epochs.stop)
         return distributable(epoch_range.flat_map(epoch_batches))
+
+
+def recut(features: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Windows [N, T] of one stream, cut again `offset` tokens further on (offset drawn from `seed` in [0, T)); the
+    stream wraps around, so there are still N windows.
+
+    Every (token, next token) pair stays a pair, so no target is made up; what changes is where windows start, and
+    so the context each position sees. A language model trained on the same N windows every epoch learns them by
+    heart; re-cut, it sees new windows each epoch, like the random crops of image training (BENCHMARKS.md,
+    "Text generator recipe", has the measured difference).
+    """
+    length = features.shape[1]
+    offset = tf.random.stateless_uniform([], seed=seed, maxval=length, dtype=tf.int64)
+    return tuple(tf.reshape(tf.roll(tf.reshape(part, [-1]), -offset, axis=0), tf.shape(part))
+                 for part in (features, labels))
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

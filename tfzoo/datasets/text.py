@@ -183,7 +183,7 @@ def language_model_splits(
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
         _windows([documents[i] for i in split], max_length) for split in indices)
     return DataSplits(name=name, task="language_model", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
-                      x_test=x_test, y_test=y_test, source=source,
+                      x_test=x_test, y_test=y_test, source=source, stream_windows=True,
                       description=f"{description}, windows of {max_length} byte tokens")
 
 

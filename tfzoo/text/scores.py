@@ -17,6 +17,10 @@ n-grams of each order n > 1, p_n = (matches + 1) / (n-grams + 1), as BLEU+1 does
 no word of their references score 0. Every score is in [0, 1].
 
 `lead` is the usual baseline of headline and summary scores: the article's first words.
+
+Diversity, with no reference: `distinct_n` (Li et al. 2016, "A Diversity-Promoting Objective Function for Neural
+Conversation Models") is the share of the texts' word n-grams that are distinct, over all texts together; text
+stuck in a loop repeats its n-grams and scores low. `repeats_ngram` tells whether one text repeats a word n-gram.
 """
 from __future__ import annotations
 
@@ -78,6 +82,19 @@ def headline_scores(candidates: Sequence[str], references: Sequence[str]) -> dic
             "rouge2": sum(rouge_n(c, r, 2) for c, r in pairs) / len(pairs),
             "rougeL": sum(rouge_l(c, r) for c, r in pairs) / len(pairs),
             "bleu": corpus_bleu(candidates, references)}
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct word n-grams over all n-grams of `texts` (each text's n-grams, counted together); 0 when none."""
+    grams = Counter()
+    for text in texts:
+        grams.update(_ngrams(words(text), n))
+    return len(grams) / sum(grams.values()) if grams else 0.0
+
+
+def repeats_ngram(text: str, n: int) -> bool:
+    """Whether some word n-gram occurs more than once in `text`."""
+    return any(count > 1 for count in _ngrams(words(text), n).values())
 
 
 def lead(text: str, count: int) -> str:

@@ -88,7 +88,8 @@ def train(
     float32); `jit_compile` compiles the steps with XLA. `callbacks` are extra Keras callbacks, run after
     tfzoo's own. The input shape (and class count) follow the data unless given as hyperparameters. Under a
     multi-worker strategy only the chief writes `run_dir`; the other workers write to temporary folders they
-    remove.
+    remove. A factory hyperparameter `decay_steps` left out is set to the run's training steps (epochs x steps
+    per epoch), so a learning rate that decays over the run (tfzoo.optimizers.WarmupCosineDecay) ends with it.
     """
     strategy = resolve_strategy(strategy)  # first: logical CPU devices can only be made before TensorFlow runs
     spec = get_spec(name)
@@ -116,6 +117,9 @@ def train(
                   "dataset": data.source, "dataset_fingerprint": data.fingerprint, **settings}
     run_dir = Path(run_dir)
     epochs = config["epochs"] = epochs or config.get("epochs") or spec.epochs
+    if not resume and "decay_steps" in spec.hparams and "decay_steps" not in hparams:
+        # A learning rate that decays over the run needs its length; a resumed run keeps the one it started with.
+        config["hparams"]["decay_steps"] = epochs * steps_per_epoch(data.num_examples("train"), config["batch_size"])
     seed, batch_size, hparams = config["seed"], config["batch_size"], config["hparams"]
     config.update(strategy=strategy_name(strategy), num_replicas=strategy.num_replicas_in_sync,
                   versions=package_versions(), created=config.get("created") or now())
