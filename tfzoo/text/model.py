@@ -247,7 +247,7 @@ class TextGenerator(keras.Model):
 def text_generator(
     *, num_layers: int = 2, d_model: int = 128, num_heads: int = 4, ff_dim: int = 512, dropout: float = 0.0,
     max_length: int = 256, headline: bool = False, optimizer: str = "adamw", learning_rate: float = 5e-3,
-    warmup_steps: int = 200, decay_steps: int = 0, clipnorm: float = 1.0, weight_decay: float = 0.1,
+    warmup_steps: int = 200, decay_steps: int = 0, clipnorm: float = 1.0, weight_decay: float = 0.2,
 ) -> keras.Model:
     """Decoder-only Transformer over UTF-8 bytes: sinusoidal positions, causal self-attention, AdamW.
 
