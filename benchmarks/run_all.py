@@ -9,6 +9,7 @@ BENCHMARKS = [
     ["serving_latency.py"],
     ["serving_latency.py", "--model", "text_generator", "--requests", "400", "--no-robustness"],
     ["generation_speed.py"],
+    ["text_quality.py"],
     ["streaming_data.py"],
 ]
 
