@@ -5,7 +5,8 @@
 2. The plain baseline, in the same run: the same dimensions (2 blocks, d_model 128, 4 heads, feed-forward 512,
    256-token windows of the same splits) written with stock Keras layers (an Embedding, learned positions,
    MultiHeadAttention with its causal mask, pre-layer-norm blocks) and trained with Keras' defaults (Adam 1e-3,
-   batch 32, no schedule, no dropout) for --baseline-epochs; the same loss and bits-per-byte metric.
+   batch 32, no schedule, no dropout) for --baseline-epochs, through the same training pipeline (windows re-cut
+   each epoch); the same loss and bits-per-byte metric.
 3. Generation from the trained default model on held-out prompts (the first 48 bytes of the first 48 test
    windows), 128 new bytes each: greedy with the repetition controls off, and serving_default's choice
    (greedy with the default controls). Reported: word distinct-2 and distinct-3 over all outputs (higher is more

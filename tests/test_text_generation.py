@@ -390,17 +390,18 @@ def test_the_export_flag_sets_the_budget_of_the_exported_graph_and_tfzoo_json(tm
         assert rest_generate(server.rest_api_port, {"prompt": ["x"] * 16, **inputs}, model="text_generator")[0] == 200
 
 
-def test_only_a_language_model_export_takes_a_token_budget(trained_run, tmp_path, capsys):
+@pytest.mark.parametrize(("flags", "option", "value"), [(["--max-tokens-per-request", "2048"],
+                                                         "max_tokens_per_request", 2048), (["--xla"], "xla", True)])
+def test_only_a_language_model_export_takes_its_serving_options(trained_run, tmp_path, capsys, flags, option, value):
     run = trained_run("linear_regression")
     base = tmp_path / "models"
-    assert main(["export", str(run.run_dir), "--model-base", str(base), "--max-tokens-per-request", "2048"]) == 2
+    assert main(["export", str(run.run_dir), "--model-base", str(base), *flags]) == 2
     error = capsys.readouterr().err
-    assert error == ("tfzoo export: error: max_tokens_per_request is an option of a language model's export (its "
+    assert error == (f"tfzoo export: error: {option} is an option of a language model's export (its "
                      "generation graph); a regression export has none: leave it out\n")
     assert not base.exists()  # refused before anything was written
     with pytest.raises(ValueError, match="an export without a task has none"):
-        tfzoo.export_model(run.model, base, name="plain", examples=np.zeros((2, 1), np.float32),
-                           max_tokens_per_request=2048)
+        tfzoo.export_model(run.model, base, name="plain", examples=np.zeros((2, 1), np.float32), **{option: value})
     assert not base.exists()
 
 
@@ -436,12 +437,3 @@ def test_an_xla_export_validates_and_is_served_only_with_xla_cpu_compilation_ena
     (version_dir / "assets.extra" / "tfzoo.json").write_text(json.dumps(metadata))
     assert main(["validate", str(version_dir)]) == 1
     assert "FAIL core ops only: needs XLA" in capsys.readouterr().out
-
-
-def test_only_a_language_model_export_takes_xla(trained_run, tmp_path, capsys):
-    run = trained_run("linear_regression")
-    base = tmp_path / "models"
-    assert main(["export", str(run.run_dir), "--model-base", str(base), "--xla"]) == 2
-    assert capsys.readouterr().err == ("tfzoo export: error: xla is an option of a language model's export (its "
-                                       "generation graph); a regression export has none: leave it out\n")
-    assert not base.exists()  # refused before anything was written

@@ -135,9 +135,10 @@ def export_model(
     task = None if task is None else get_task(task)
     options = serving_options(task, max_tokens_per_request=max_tokens_per_request, xla=xla or None)
     if task is not None:
-        functions = task.serving_functions(model, **options)
         held_out = np.asarray(next(iter(examples.values())) if isinstance(examples, Mapping) else examples)
-        requests, reference = task.warmup_requests(model, held_out), functools.partial(task.reference_outputs, model)
+        functions, requests, reference = (task.serving_functions(model, **options),
+                                          task.warmup_requests(model, held_out),
+                                          functools.partial(task.reference_outputs, model))
     else:
         if not isinstance(examples, Mapping):
             if not getattr(model, "inputs", None) or len(model.inputs) != 1:
@@ -153,8 +154,7 @@ def export_model(
             # As a TensorProto: the bytes of the values, strings included (an object array's buffer holds pointers).
             examples_digest.update(input_name.encode() + tf.make_tensor_proto(inputs[input_name]).SerializeToString())
     content = {"weights_sha256": weights_digest(model), "requests_sha256": examples_digest.hexdigest(),
-               "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version(),
-               **recorded_options(options)}
+               "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version(), **recorded_options(options)}
     metadata = {"model": model.name, "task": task.name if task else None, "class": type(model).__qualname__,
                 **recorded_options(options)}
     return publish(model, functions, lambda: requests, reference, model_base, name=name, version=version,

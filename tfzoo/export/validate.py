@@ -104,8 +104,13 @@ def validate(version_dir: str | Path) -> ValidationReport:
                f"{', '.join(sorted(signatures))} ({PREDICT_METHOD})" if has_default and not wrong_method else
                f"need serving_default and method {PREDICT_METHOD}; have {sorted(signatures)}, "
                f"wrong method: {wrong_method}")
+    try:  # checked after the warm-up replay, as before; read here for what it declares (an XLA export)
+        metadata, metadata_error = read_metadata(metadata_path), None
+    except ValueError as error:
+        metadata, metadata_error = {}, str(error)
+    declared_xla = metadata.get("serving_options", {}).get("xla") is True
     ops = graph_ops(meta_graph)
-    unknown, xla, declared_xla = non_core_ops(ops), xla_parts(meta_graph), declares_xla(metadata_path)
+    unknown, xla = non_core_ops(ops), xla_parts(meta_graph)
     problems = ([f"not core TensorFlow (the stock server may not have them): {', '.join(unknown)}"] * bool(unknown)
                 + [f"needs XLA (the stock server runs it only when started with --xla_cpu_compilation_enabled), "
                    f"which its {METADATA_FILE} does not declare: {', '.join(xla)}"] * bool(xla and not declared_xla))
@@ -141,10 +146,8 @@ def validate(version_dir: str | Path) -> ValidationReport:
                f"{len(requests)} requests answered with the signature's outputs" if not bad else
                f"records {bad} answered with wrong output names or batch sizes")
 
-    try:
-        read_metadata(metadata_path)
-    except ValueError as error:
-        report.add(METADATA_FILE, False, str(error))
+    if metadata_error:
+        report.add(METADATA_FILE, False, metadata_error)
         return report
     replayed = list(zip(requests, outputs))
 
@@ -163,15 +166,6 @@ def same_inputs(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> 
     """Whether two requests' inputs are equal, name by name (dtype and values)."""
     return first.keys() == second.keys() and all(
         first[name].dtype == second[name].dtype and np.array_equal(first[name], second[name]) for name in first)
-
-
-def declares_xla(path: Path) -> bool:
-    """Whether the tfzoo.json at `path` declares an XLA export (tfzoo export --xla); False when it cannot be read
-    (its own check says so)."""
-    try:
-        return read_metadata(path).get("serving_options", {}).get("xla") is True
-    except (OSError, ValueError):
-        return False
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
