@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import queue
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +20,8 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from serve_process import WAIT, end, start_server
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
-
-from tfzoo.serving.server import free_port
-
-WAIT = 120.0  # bound on waits that should end far sooner (a hung server fails the test instead of hanging it)
 
 
 class _Slow(tf.Module):
@@ -75,32 +69,15 @@ def grpc_predict(stub: prediction_service_pb2_grpc.PredictionServiceStub, x: flo
     return stub.Predict(request, timeout=WAIT)
 
 
-def start_server(slow_model: Path) -> tuple[subprocess.Popen, int, int]:
-    """`tfzoo serve` for the slow model with tensorflow_model_server's flags; returns once it answers."""
-    rest_port, grpc_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tfzoo", "serve", "--model_name=slow", f"--model_base_path={slow_model}",
-         f"--port={grpc_port}", f"--rest_api_port={rest_port}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        text=True)
-    lines: queue.Queue[str] = queue.Queue()  # read in a thread, so that a silent server cannot hang the test
-    threading.Thread(target=lambda: list(map(lines.put, process.stdout)), daemon=True).start()
-    line = ""
-    while "REST on" not in line:
-        assert process.poll() is None, "tfzoo serve exited before it was ready"
-        line = lines.get(timeout=WAIT)
-    return process, rest_port, grpc_port
-
-
-def end(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+def start_slow_server(slow_model: Path) -> tuple[subprocess.Popen, int, int]:
+    """`tfzoo serve` for the slow model; returns (process, REST port, gRPC port) once it answers."""
+    return start_server("--model_name=slow", f"--model_base_path={slow_model}")
 
 
 @pytest.fixture(scope="module")
 def server(slow_model: Path) -> Iterator[tuple[int, int]]:
     """(REST port, gRPC port) of one server for the module's load and abuse tests."""
-    process, rest_port, grpc_port = start_server(slow_model)
+    process, rest_port, grpc_port = start_slow_server(slow_model)
     try:
         yield rest_port, grpc_port
     finally:
@@ -108,7 +85,7 @@ def server(slow_model: Path) -> Iterator[tuple[int, int]]:
 
 
 def test_sigterm_answers_every_request_in_flight_on_both_protocols(slow_model):
-    process, rest_port, grpc_port = start_server(slow_model)
+    process, rest_port, grpc_port = start_slow_server(slow_model)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel, ThreadPoolExecutor(16) as pool:
             stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
