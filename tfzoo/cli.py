@@ -144,7 +144,7 @@ SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
     "enable_model_warmup": (("--enable_model_warmup",), parse_bool,
                             "replay assets.extra/tf_serving_warmup_requests at load (default %(default)s)"),
     "rest_api_timeout_in_ms": (("--rest_api_timeout_in_ms",), whole(1, INT32_MAX),
-                               "bound on each REST request's graph run, and on the wait for requests in flight "
+                               "bound on each REST request's graph runs, and on the wait for requests in flight "
                                "at shutdown (default %(default)s)"),
     "enable_serialization_as_tensor_content": (("--enable_serialization_as_tensor_content",), parse_bool,
                                                "answer Predict in tensor_content instead of typed fields"),
@@ -157,7 +157,9 @@ SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
     "inter_op_parallelism": (("--tensorflow_inter_op_parallelism",), TF_THREADS, "0: TensorFlow chooses"),
     "host": (("--host",), str, "address to bind; tfzoo's own flag (default %(default)s)"),
     "max_request_bytes": (("--max_request_bytes", "--max-request-bytes"), whole(1, INT32_MAX),  # gRPC's limit
-                          "largest REST body / gRPC message accepted; tfzoo's own flag (default %(default)s)"),
+                          "largest REST body / gRPC message accepted, and the most values a request's tensors "
+                          "may declare (TensorFlow fills in values a tensor leaves out); tfzoo's own flag "
+                          "(default %(default)s)"),
 }
 
 

@@ -32,6 +32,7 @@ from tensorflow_serving.config import file_system_storage_path_source_pb2, model
 from tfzoo.serving.batching import BatchingOptions, BatchScheduler
 from tfzoo.serving.config import parse_model_config
 from tfzoo.serving.layout import scan_versions
+from tfzoo.serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from tfzoo.serving.metrics import MetricRegistry, ServingMetrics
 from tfzoo.serving.protocol.status import ServingError, code_from_value, invalid_argument
 from tfzoo.serving.servable import Servable, check_metadata_fields, load_servable
@@ -52,6 +53,7 @@ class ServingOptions:
     `intra_op_threads`/`inter_op_threads`: --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism
     (0: TensorFlow chooses). `batching`: --enable_batching with its --batching_parameters_file (None: unbatched).
     `xla`: --xla_cpu_compilation_enabled (a version whose graph needs XLA fails to load without it).
+    `max_request_bytes`: --max_request_bytes, which also bounds what a request's tensors may declare (`limits`).
     """
 
     warm_up: bool = True
@@ -60,6 +62,7 @@ class ServingOptions:
     inter_op_threads: int = 0
     batching: BatchingOptions | None = None
     xla: bool = False
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 def read_model_config(path: str | os.PathLike[str]) -> list[model_server_config_pb2.ModelConfig]:
@@ -276,7 +279,7 @@ class ModelManager:
                     on_disk[version], model.config.name, version, warm_up=self.options.warm_up,
                     intra_op_threads=self.options.intra_op_threads, inter_op_threads=self.options.inter_op_threads,
                     batching=self._batch_scheduler, metrics=self.metrics,
-                    xla_cpu_compilation_enabled=self.options.xla)
+                    xla_cpu_compilation_enabled=self.options.xla, max_request_bytes=self.options.max_request_bytes)
             except Exception as error:  # any broken export: report it, keep serving the rest
                 self.metrics.record_load(str(on_disk[version]), False, time.monotonic() - started)
                 code, message = _load_error(error)

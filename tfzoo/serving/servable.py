@@ -35,6 +35,14 @@ from tensorflow_serving.apis import (
 
 from tfzoo.serving.batching import BatchScheduler
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, SERVE_TAG, WARMUP_FILE
+from tfzoo.serving.limits import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    batch_major,
+    check_examples,
+    check_tensors,
+    run_in_slices,
+    slice_rows,
+)
 from tfzoo.serving.metrics import MetricRegistry, ServingMetrics
 from tfzoo.serving.protocol.status import ServingError, invalid_argument
 from tfzoo.serving.protocol.tensor_proto import dtype_enum, to_array, to_proto
@@ -56,15 +64,17 @@ class Servable:
 
     Thread-safe: requests run concurrently, as TF Serving's do. `timeout_ms` > 0 bounds each graph run
     (TF Serving's RunOptions.timeout_in_ms, set by --rest_api_timeout_in_ms for REST requests).
+    `max_request_bytes` (--max_request_bytes) bounds what a request may declare (`limits`).
     """
 
     def __init__(self, name: str, version: int, path: Path, session: tf.compat.v1.Session,
                  meta_graph: meta_graph_pb2.MetaGraphDef, batching: BatchScheduler | None = None,
-                 metrics: ServingMetrics | None = None):
+                 metrics: ServingMetrics | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
         self.name = name
         self.version = version
         self.path = path
         self.meta_graph = meta_graph
+        self.max_request_bytes = max_request_bytes
         self._session = session
         self._callables: dict[tuple[tuple[str, ...], tuple[str, ...], int], Callable[..., list[np.ndarray]]] = {}
         self._feed_dtypes: dict[str, int] = {}
@@ -84,13 +94,18 @@ class Servable:
     def run(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str], timeout_ms: int = 0) -> list[np.ndarray]:
         """Feed and fetch tensors by graph name, as TF Serving's Session::Run does; errors as ServingError.
 
-        With batching, through the version's BatchingSession (merged with other requests, same answer).
+        With batching, through the version's BatchingSession (merged with other requests, same answer; its
+        max_batch_size bounds the rows of a run). Without, feeds over `limits.MAX_RUN_INPUT_BYTES` run in slices
+        of rows when every fed and fetched tensor has a batch dimension (`limits.run_in_slices`).
         One compiled callable per (feeds, fetches, timeout), so callers should pass few distinct timeouts.
         """
         if self._batching is not None:  # it checks each request's dtypes before merging it with others
             return self._batching.run(feeds, fetches, timeout_ms)
         self._check_feed_dtypes(feeds)
-        return self._run_session(feeds, fetches, timeout_ms)
+        rows = slice_rows(feeds)
+        if rows is None or not self._batch_major([*feeds, *fetches]):
+            return self._run_session(feeds, fetches, timeout_ms)
+        return run_in_slices(self._run_session, feeds, fetches, timeout_ms, rows)
 
     def _run_session(self, feeds: Mapping[str, np.ndarray], fetches: Sequence[str],
                      timeout_ms: int) -> list[np.ndarray]:
@@ -118,7 +133,7 @@ class Servable:
             raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
                                f'Serving signature key "{signature_name}" not found.')
         signature = self.signature_defs[signature_name]
-        feeds = _input_values(signature, request)
+        feeds = _input_values(signature, request, self.max_request_bytes)
         aliases = _output_aliases(signature, request.output_filter)
         started = time.monotonic()
         outputs = self.run(feeds, [signature.outputs[alias].name for alias in aliases], timeout_ms)
@@ -174,7 +189,7 @@ class Servable:
             input_names.add(input_name)
             output_names.update(names)
             tasks.append((task, signature))
-        examples = serialized_examples(request.input)
+        examples = serialized_examples(request.input, self.max_request_bytes)
         fetches = sorted(output_names)
         outputs = dict(zip(fetches, self.run({name: examples for name in sorted(input_names)}, fetches, timeout_ms)))
         self._metrics.record_examples(model_name, len(examples))
@@ -242,7 +257,7 @@ class Servable:
         examples, the outputs checked and written into response.result by `write_result`."""
         signature = self._example_signature(request.model_spec)
         input_name, output_names = tensors(signature)
-        examples = serialized_examples(request.input)
+        examples = serialized_examples(request.input, self.max_request_bytes)
         started = time.monotonic()
         outputs = self.run({input_name: examples}, output_names, timeout_ms)
         self._metrics.record_runtime(request.model_spec.name, api, time.monotonic() - started)
@@ -268,6 +283,14 @@ class Servable:
         except (tf.errors.OpError, ValueError, KeyError) as error:  # a SignatureDef naming a tensor not in the graph
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, getattr(error, "message", str(error))) from None
 
+    def _batch_major(self, names: Sequence[str]) -> bool:
+        """Whether every one of these graph tensors has a batch dimension (`limits.batch_major`); a name not in
+        the graph runs whole, for the session's own error."""
+        try:
+            return batch_major(self._session.graph.get_tensor_by_name(name).shape for name in names)
+        except (ValueError, KeyError):
+            return False
+
     def _check_feed_dtypes(self, feeds: Mapping[str, np.ndarray]) -> None:
         """Session::Run's dtype check of fed values (FunctionCallFrame::SetArgs), in its words; a callable would
         leave it to the graph's _Arg ops, whose message differs."""
@@ -288,7 +311,8 @@ class Servable:
 def load_servable(path: str | os.PathLike[str], name: str = "", version: int = 0, *,
                   warm_up: bool = True, intra_op_threads: int = 0, inter_op_threads: int = 0,
                   batching: BatchScheduler | None = None, metrics: ServingMetrics | None = None,
-                  xla_cpu_compilation_enabled: bool = False) -> Servable:
+                  xla_cpu_compilation_enabled: bool = False,
+                  max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> Servable:
     """Load the `serve` MetaGraph of the SavedModel at `path` into a new session, as TF Serving does.
 
     With `warm_up`, replays the version's warm-up requests before returning (a failing one fails the load).
@@ -297,6 +321,7 @@ def load_servable(path: str | os.PathLike[str], name: str = "", version: int = 0
     and the warm-up (TF Serving's runtime_latency, model_warmup_latency, ...). A graph that needs XLA
     (`xla_parts`) loads only with `xla_cpu_compilation_enabled` (--xla_cpu_compilation_enabled); without it,
     FAILED_PRECONDITION in one line naming the flag (TF Serving fails such a graph at its first compile).
+    `max_request_bytes` bounds what each request, warm-up records included, may declare (`limits`).
     """
     path = Path(path)
     graph = tf.Graph()
@@ -311,7 +336,7 @@ def load_servable(path: str | os.PathLike[str], name: str = "", version: int = 0
             raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
                                f"{path} needs XLA (XLA-compiled calls: {len(needs_xla)}) and XLA compilation is off: "
                                "start the server with --xla_cpu_compilation_enabled=true")
-        servable = Servable(name, version, path, session, meta_graph, batching, metrics)
+        servable = Servable(name, version, path, session, meta_graph, batching, metrics, max_request_bytes)
         if warm_up:
             servable.warm_up()
     except BaseException:
@@ -351,9 +376,11 @@ def read_warmup_records(path: Path) -> list[bytes]:
                            f"{error.message}. Please verify your warmup data is in TFRecord format.") from None
 
 
-def serialized_examples(model_input: input_pb2.Input) -> np.ndarray:
+def serialized_examples(model_input: input_pb2.Input, max_request_bytes: int) -> np.ndarray:
     """The request's tf.Examples as a [N] string tensor; with a context, each is context + example bytes (so the
-    example's features are merged over the context's, as protobuf merges concatenated messages)."""
+    example's features are merged over the context's, as protobuf merges concatenated messages). INVALID_ARGUMENT
+    when that is more than a request of `max_request_bytes` could carry (`limits.check_examples`)."""
+    check_examples(model_input, max_request_bytes)
     kind = model_input.WhichOneof("kind")
     if kind == "example_list":
         examples = [example.SerializeToString() for example in model_input.example_list.examples]
@@ -377,14 +404,17 @@ def _set_model_spec(spec: model_pb2.ModelSpec, name: str, signature_name: str | 
     spec.version.value = version
 
 
-def _input_values(signature: meta_graph_pb2.SignatureDef, request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:
-    """{tensor name: value} for every signature input, from the request or the signature's defaults."""
+def _input_values(signature: meta_graph_pb2.SignatureDef, request: predict_pb2.PredictRequest,
+                  max_request_bytes: int) -> dict[str, np.ndarray]:
+    """{tensor name: value} for every signature input, from the request or the signature's defaults; the request's
+    tensors are checked against `max_request_bytes` before any is made an array (`limits.check_tensors`)."""
     sent, expected = set(request.inputs), set(signature.inputs)
     if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
         raise invalid_argument(
             f"input size does not match signature: {len(sent)}!={len(expected)} len({{{','.join(sorted(sent))}}}) "
             f"!= len({{{','.join(sorted(expected))}}}). Sent extra: {{{','.join(sorted(sent - expected))}}}. "
             f"Missing but required: {{{','.join(sorted(expected - sent))}}}.")
+    check_tensors(request.inputs, max_request_bytes)
     feeds = {}
     for alias, info in sorted(signature.inputs.items()):
         if alias in request.inputs:

@@ -29,6 +29,11 @@ Where it differs from TF Serving (also listed in the README):
   accepted message. Metrics are TF Serving's names for what tfzoo records (request counts and latencies,
   runtime latency, batching, warm-up, SavedModel loads) plus tfzoo's model_version_state; TensorFlow's own
   op-level metrics are not exported.
+- No request can exhaust the server's memory (`limits.py`; TF Serving allocates and runs whatever a request
+  declares): tensors declaring more values than --max_request_bytes (TensorFlow fills in the values a
+  TensorProto leaves out, so 42 bytes can declare 627 MB) and tf.Examples whose context, copied into each,
+  would pass it are refused as INVALID_ARGUMENT; unbatched, a request over 4 MiB of input runs in slices of
+  rows when every tensor of its signature has a batch dimension.
 - Only local base paths (TF Serving also reads gs://, s3://, hdfs://); no TFLite, SSL, Unix-socket, profiler or
   --allow_version_labels_for_unavailable_models flags.
 """
@@ -53,6 +58,7 @@ from tfzoo.serving.batching import BatchingOptions
 from tfzoo.serving.config import parse_batching_config, parse_monitoring_config
 from tfzoo.serving.grpc_service import create_grpc_server
 from tfzoo.serving.http_server import HttpOptions, HttpServer
+from tfzoo.serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from tfzoo.serving.manager import ModelManager, ServingOptions, model_config, read_model_config
 from tfzoo.serving.metrics import PROMETHEUS_PATH, MetricRegistry, ServingMetrics
 from tfzoo.serving.protocol.status import ServingError
@@ -62,7 +68,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_GRPC_PORT = 8500
-DEFAULT_MAX_REQUEST_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -152,6 +157,7 @@ class ModelServer:
             inter_op_threads=options.inter_op_parallelism,
             batching=batching,
             xla=options.xla_cpu_compilation_enabled,
+            max_request_bytes=options.max_request_bytes,
         ), self.metrics)
         self.port = options.port
         self.rest_api_port = options.rest_api_port

@@ -80,7 +80,8 @@ def to_array(proto: tensor_pb2.TensorProto, name: str = "") -> np.ndarray:
     """A TensorProto's values (typed fields or tensor_content) as numpy; strings as an object array of bytes.
 
     A proto whose values do not fit its shape or dtype is INVALID_ARGUMENT "tensor parsing error: NAME", as
-    TF Serving answers it.
+    TF Serving answers it. Fewer values than the shape are filled in as TensorFlow fills them (the last one
+    repeated), whatever the shape declares: the server checks a request's protos first (`limits.check_tensors`).
     """
     try:
         if proto.dtype == types_pb2.DT_STRING and proto.tensor_content:
