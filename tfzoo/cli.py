@@ -44,6 +44,14 @@ def parse_param(text: str) -> tuple[str, Any]:
         return name, value
 
 
+def column_list(text: str) -> tuple[str, ...]:
+    """COL[,COL]: table column names."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, got {text!r}")
+    return names
+
+
 def parse_label(text: str) -> tuple[str, int]:
     """NAME=VERSION for a TF Serving version label."""
     name, sep, version = text.partition("=")
@@ -186,10 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", help="registered model name (see `tfzoo list`)")
     data = train.add_argument_group("data (default: the model's own dataset)")
     data.add_argument("--dataset", choices=named_datasets(), help="a built-in dataset")
-    data.add_argument("--csv", metavar="FILE", help="a CSV of numeric columns; needs --target. For text_generator: "
-                                                    "article/headline pairs, with --text-column and --target")
+    data.add_argument("--csv", metavar="FILE",
+                      help="your table as a CSV with a header: numbers, categories, missing values and labels of any "
+                           "kind (preprocessing is learned and kept inside the model); needs --target. For "
+                           "text_generator: article/headline pairs, with --text-column and --target")
     data.add_argument("--target", metavar="COLUMN",
                       help="the label column of --csv or of the --*-files (the headline for text_generator)")
+    data.add_argument("--categorical", metavar="COL[,COL]", type=column_list, default=(),
+                      help="columns of --csv to treat as categories although they hold numbers (codes, ids)")
+    data.add_argument("--drop", metavar="COL[,COL]", type=column_list, default=(),
+                      help="columns of --csv to leave out (identifiers, names, free text, dates)")
+    data.add_argument("--positive-class", metavar="VALUE",
+                      help="the positive class of a two-class --target, as written in the CSV (default: the second "
+                           "of the two values in sorted order, as scikit-learn)")
     data.add_argument("--train-files", metavar="GLOB",
                       help="CSV (.csv, .csv.gz) or TFRecord (.tfrecord[.gz]) files of tf.Example streamed for "
                            "training, e.g. 'data/train-*.csv' or gs://...; needs --validation-files, --test-files "
@@ -369,7 +386,8 @@ def command_train(args: argparse.Namespace) -> None:
     dataset = choose_dataset(
         task=spec.task.name, dataset=args.dataset, csv=args.csv, target=args.target, train_files=args.train_files,
         validation_files=args.validation_files, test_files=args.test_files, text_file=args.text_file,
-        text_column=args.text_column, data_dir=args.data_dir, seed=args.seed,
+        text_column=args.text_column, data_dir=args.data_dir, categorical=args.categorical, drop=args.drop,
+        positive_class=args.positive_class, seed=args.seed,
     )
     result = tfzoo.train(
         args.model, dataset=dataset, epochs=args.epochs,

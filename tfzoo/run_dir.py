@@ -19,6 +19,7 @@ import tensorflow as tf
 from tfzoo.cluster import cluster_from_tf_config
 from tfzoo.datasets import Dataset, load_dataset
 from tfzoo.files import write_text_atomic
+from tfzoo.tasks import Task, get_task
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -78,6 +79,14 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], keras.Model]:
                                 f"train one with `tfzoo train MODEL --run-dir {run_dir}`")
     load_models()
     return read_config(run_dir), keras.saving.load_model(run_dir / MODEL_FILE)
+
+
+def run_task(config: dict[str, Any]) -> Task:
+    """The task a run trained (config.json's; a binary model trained on a table of several classes is multiclass),
+    or its model's for a run that predates the record."""
+    from tfzoo.registry import get_spec
+
+    return get_task(config["task"]) if "task" in config else get_spec(config["model"]).task
 
 
 def run_data(run_dir: Path, config: dict[str, Any]) -> Dataset:

@@ -3,6 +3,8 @@ files, a text file, MNIST IDX files). The keywords mirror `tfzoo train`'s data f
 flags, so the command line and the Python API refuse the same combinations in the same words."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tfzoo.datasets.base import DataError, Dataset
 from tfzoo.datasets.catalog import list_datasets, load_dataset
 from tfzoo.datasets.files import load_files
@@ -30,6 +32,9 @@ def choose_dataset(
     text_file: str | None = None,
     text_column: str | None = None,
     data_dir: str | None = None,
+    categorical: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    positive_class: str | None = None,
     seed: int = 0,
 ) -> Dataset | str | None:
     """The `dataset` argument of `tfzoo.train` for a model of `task` (a task name) that these sources describe.
@@ -39,6 +44,9 @@ def choose_dataset(
     (the model's default dataset). Conflicting or incomplete sources raise DataError naming the flags to pass.
     """
     text_task = get_task(task).reads_text  # --text-file, and --csv as article/headline pairs
+    if (categorical or drop or positive_class is not None) and not (csv and not text_task):
+        raise DataError("--categorical, --drop and --positive-class describe the columns of a table: use them with "
+                        "--csv FILE --target COLUMN")
     streamed = (train_files, validation_files, test_files)
     if any(streamed):
         if not (all(streamed) and target):
@@ -65,7 +73,8 @@ def choose_dataset(
                 raise DataError("a language model reads --csv as article/headline pairs: "
                                 "--csv FILE --text-column ARTICLE --target HEADLINE")
             return load_dataset("headline_csv", seed=seed, path=csv, text_column=text_column, target=target)
-        return load_csv(csv, target, task=task, seed=seed)
+        return load_csv(csv, target, task=task, categorical=categorical, drop=drop, positive_class=positive_class,
+                        seed=seed)
     if data_dir:
         if dataset not in (None, "mnist"):
             raise DataError("--data-dir holds MNIST IDX files; use it with --dataset mnist (or no --dataset)")

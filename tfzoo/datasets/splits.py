@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from tfzoo.datasets.base import DataError, DataSplits
+from tfzoo.datasets.base import DataError, DataSplits, Features, take
 
 
 def split_indices(
@@ -34,7 +34,7 @@ def split_indices(
 
 
 def random_splits(
-    x: np.ndarray,
+    x: Features,
     y: np.ndarray,
     *,
     name: str,
@@ -49,14 +49,19 @@ def random_splits(
 
     `fields` go to DataSplits as they are (num_classes, feature_names, description).
     """
-    train, val, test = split_indices(
-        len(x), seed=seed, validation_fraction=validation_fraction, test_fraction=test_fraction
-    )
+    indices = split_indices(len(y), seed=seed, validation_fraction=validation_fraction, test_fraction=test_fraction)
+    return indexed_splits(x, y, indices, name=name, task=task, source=source, **fields)
+
+
+def indexed_splits(x: Features, y: np.ndarray, indices: tuple[np.ndarray, np.ndarray, np.ndarray], *, name: str,
+                   task: str, source: dict[str, Any], **fields: Any) -> DataSplits:
+    """DataSplits of the rows that `indices` (train, validation, test) name."""
+    train, val, test = indices
     return DataSplits(
         name=name, task=task,
-        x_train=x[train], y_train=y[train],
-        x_val=x[val], y_val=y[val],
-        x_test=x[test], y_test=y[test],
+        x_train=take(x, train), y_train=y[train],
+        x_val=take(x, val), y_val=y[val],
+        x_test=take(x, test), y_test=y[test],
         source=source, **fields,
     )
 
@@ -78,8 +83,8 @@ def holdout_splits(
     train, val, _ = split_indices(len(x), seed=seed, validation_fraction=validation_fraction, test_fraction=0.0)
     return DataSplits(
         name=name, task=task,
-        x_train=x[train], y_train=y[train],
-        x_val=x[val], y_val=y[val],
+        x_train=take(x, train), y_train=y[train],
+        x_val=take(x, val), y_val=y[val],
         x_test=x_test, y_test=y_test,
         source=source, **fields,
     )

@@ -1,14 +1,14 @@
-"""User CSV files through pandas: every error says what is wrong with the file and how to fix it."""
+"""User CSV files through pandas, typed and checked by tfzoo.tables: each error says what is wrong and the fix."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from tfzoo.datasets.base import DataError, DataSplits
-from tfzoo.datasets.splits import random_splits
-from tfzoo.tasks import get_task
+from tfzoo.datasets.splits import indexed_splits, split_indices
+from tfzoo.tables.schema import check_table, fit_schema, model_inputs
 
 
 def read_csv_file(path: Path) -> pd.DataFrame:
@@ -30,57 +30,45 @@ def load_csv(
     path: str | Path,
     target: str,
     *,
-    task: str,
+    task: str | None = None,
+    categorical: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    positive_class: str | None = None,
     seed: int = 0,
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
 ) -> DataSplits:
-    """A CSV file with a header: column `target` is the label, every other column a numeric feature.
+    """A CSV file with a header, as it comes: column `target` is the label, every other column a feature.
 
-    task is 'regression', 'binary' (target 0/1) or 'multiclass' (target 0..K-1). Rows are shuffled with
-    `seed` and cut into train / validation / test by the fractions.
+    Numbers (missing values allowed), categories (text, booleans, and the columns named in `categorical`) and
+    labels of any kind; `drop` names columns to leave out. Every problem of the table is reported at once, in one
+    DataError, before anything else happens (see tfzoo.tables.check_table). `task` is 'regression', 'binary' or
+    'multiclass', or None to infer it from the target; a binary task whose target has more than two values is
+    multiclass, and `positive_class` picks the positive one of two (default: the second in sorted order, as
+    scikit-learn). Rows without a target value are left out. Rows are shuffled with `seed` and cut into train /
+    validation / test by the fractions; the preprocessing statistics (the schema) come from the training rows only.
     """
     path = Path(path).expanduser().resolve()
-    try:
-        labels = get_task(task).labels
-    except ValueError as error:
-        raise DataError(str(error)) from None
     frame = read_csv_file(path)
-    if target not in frame.columns:
-        raise DataError(
-            f"{path} has no column {target!r}; its columns are {', '.join(map(str, frame.columns))}. "
-            "Pass one of them as the target (--target COLUMN)"
-        )
-    features = [column for column in frame.columns if column != target]
-    if not features:
-        raise DataError(f"{path} has only the target column {target!r}; add at least one feature column")
-    non_numeric = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise DataError(
-            f"{path}: column(s) {', '.join(non_numeric)} are not numeric; every column must be. Encode them as "
-            "numbers (e.g. pd.get_dummies or .astype('category').cat.codes) or drop them, and save the CSV again"
-        )
-    # Infinite values break training as surely as missing ones, so they are reported together.
-    bad = ~np.isfinite(frame.to_numpy(dtype=np.float64))
-    if bad.any():
-        per_column = ", ".join(f"{frame.columns[i]} ({n} rows)" for i, n in enumerate(bad.sum(axis=0)) if n)
-        raise DataError(
-            f"{path}: missing (NaN) or infinite values in {per_column}; {int(bad.any(axis=1).sum())} of "
-            f"{len(frame)} rows are affected. Fill them (df.fillna(...)) or drop those rows (df.dropna()), "
-            "and save the CSV again"
-        )
-    try:
-        y, num_classes = labels(frame[target].to_numpy(dtype=np.float64), target)
-    except ValueError as error:  # the task says what the column must hold
-        raise DataError(f"{path}: {error}") from None
-    x = frame[features].to_numpy(dtype=np.float32)
-    return random_splits(
-        x, y,
-        name="csv", task=task, seed=seed,
-        validation_fraction=validation_fraction, test_fraction=test_fraction,
+    plan = check_table(frame, target, task=task, categorical=categorical, drop=drop, positive_class=positive_class,
+                       where=str(path))
+    labelled = frame[frame[target].notna()].reset_index(drop=True)
+    indices = split_indices(len(labelled), seed=seed, validation_fraction=validation_fraction,
+                            test_fraction=test_fraction)
+    schema = fit_schema(plan, labelled.iloc[indices[0]])
+    unlabelled = len(frame) - len(labelled)
+    return indexed_splits(
+        model_inputs(labelled, schema), schema.encode_labels(labelled[target]), indices,
+        name="csv", task=schema.task,
         source={"name": "csv", "seed": seed, "path": str(path), "target": target, "task": task,
+                "categorical": list(dict.fromkeys(categorical)), "drop": list(plan.dropped),
+                "positive_class": positive_class,
                 "validation_fraction": validation_fraction, "test_fraction": test_fraction},
-        num_classes=num_classes,
-        feature_names=tuple(map(str, features)),
-        description=f"{path}: {len(frame)} rows, target {target!r}",
+        num_classes=len(schema.classes) if schema.task == "multiclass" else None,
+        feature_names=tuple(column.name for column in schema.columns),
+        schema=schema,
+        description=(f"{path}: {len(labelled)} rows"
+                     + (f" ({unlabelled} without a target left out)" if unlabelled else "")
+                     + f"; {schema.summary()}"),
     )
+

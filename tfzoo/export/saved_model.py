@@ -25,9 +25,19 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from tfzoo.export.signatures import KerasSignatures
 from tfzoo.export.warmup import REFERENCE_FILE, write_reference, write_warmup
-from tfzoo.registry import get_spec
-from tfzoo.run_dir import CONFIG_FILE, METRICS_FILE, MODEL_FILE, load_run, package_versions, run_data, weights_digest
+from tfzoo.run_dir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    load_run,
+    package_versions,
+    run_data,
+    run_task,
+    weights_digest,
+)
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE, scan_versions
+from tfzoo.tables import table_schema
+from tfzoo.tables.serving import SIGNATURE_METHODS
 from tfzoo.tasks import Request, Task, get_task
 from tfzoo.tasks.base import WARMUP_BATCH_SIZES
 
@@ -68,7 +78,7 @@ def export(
     """
     run_dir = Path(getattr(run_dir_or_model, "run_dir", run_dir_or_model))
     config, model = load_run(run_dir)
-    task = get_spec(config["model"]).task
+    task = run_task(config)
     options = serving_options(task, max_tokens_per_request=max_tokens_per_request, xla=xla or None)
     functions = task.serving_functions(model, **options)  # an option out of range fails here, before any writing
     name = name or config["model"]
@@ -83,7 +93,7 @@ def export(
                 "hparams": config["hparams"], "dataset": config["dataset"],
                 "dataset_fingerprint": config["dataset_fingerprint"],
                 "metrics": json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8")),
-                **recorded_options(options)}
+                **recorded_options(options), **recorded_table(model)}
     return publish(model, functions, requests, functools.partial(task.reference_outputs, model),
                    model_base, name=name, version=version, content=content, metadata=metadata)
 
@@ -106,6 +116,12 @@ def serving_options(task: Task | None, **given: Any) -> dict[str, Any]:
 def recorded_options(options: dict[str, Any]) -> dict[str, Any]:
     """How tfzoo.json (its content and metadata) records a task's serving options: not at all when it has none."""
     return {"serving_options": options} if options else {}
+
+
+def recorded_table(model: keras.Model) -> dict[str, Any]:
+    """How tfzoo.json records a table model's schema (columns, kinds, vocabularies, label values): under "table"."""
+    schema = table_schema(model)
+    return {"table": schema.to_json()} if schema is not None else {}
 
 
 def export_model(
@@ -135,7 +151,8 @@ def export_model(
     task = None if task is None else get_task(task)
     options = serving_options(task, max_tokens_per_request=max_tokens_per_request, xla=xla or None)
     if task is not None:
-        held_out = np.asarray(next(iter(examples.values())) if isinstance(examples, Mapping) else examples)
+        held_out = (dict(examples) if table_schema(model) is not None
+                    else np.asarray(next(iter(examples.values())) if isinstance(examples, Mapping) else examples))
         functions, requests, reference = (task.serving_functions(model, **options),
                                           task.warmup_requests(model, held_out),
                                           functools.partial(task.reference_outputs, model))
@@ -156,7 +173,7 @@ def export_model(
     content = {"weights_sha256": weights_digest(model), "requests_sha256": examples_digest.hexdigest(),
                "task": task.name if task else None, "name": name, "tfzoo": tfzoo_version(), **recorded_options(options)}
     metadata = {"model": model.name, "task": task.name if task else None, "class": type(model).__qualname__,
-                **recorded_options(options)}
+                **recorded_options(options), **recorded_table(model)}
     return publish(model, functions, lambda: requests, reference, model_base, name=name, version=version,
                    content=content, metadata=metadata)
 
@@ -364,6 +381,19 @@ def write_saved_model(model: keras.Model, functions: dict[str, Callable[..., Any
     for signature, function in functions.items():
         archive.add_endpoint(signature, function)
     archive.write_out(str(path), verbose=False)
+    set_signature_methods(path, {name: SIGNATURE_METHODS[name] for name in functions if name in SIGNATURE_METHODS})
+
+
+def set_signature_methods(path: Path, methods: dict[str, str]) -> None:
+    """Give signatures TF Serving's classify/regress method names in saved_model.pb: TensorFlow 2 writes every
+    signature as predict, and TF Serving runs Classify and Regress only on signatures of their own method."""
+    if not methods:
+        return
+    saved_model = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    for meta_graph in saved_model.meta_graphs:
+        for name, method in methods.items():
+            meta_graph.signature_def[name].method_name = method
+    (path / "saved_model.pb").write_bytes(saved_model.SerializeToString())
 
 
 def read_meta_graph(version_dir: str | Path) -> meta_graph_pb2.MetaGraphDef:

@@ -23,7 +23,14 @@ from tfzoo.export.warmup import REFERENCE_FILE, read_logs, read_warmup
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
-from tfzoo.serving.servable import PREDICT_METHOD, Servable, load_servable, xla_parts
+from tfzoo.serving.servable import (
+    CLASSIFY_METHOD,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    Servable,
+    load_servable,
+    xla_parts,
+)
 
 MAX_ABS_DIFFERENCE = 1e-5
 
@@ -55,6 +62,9 @@ class ValidationReport:
         lines += [f"  {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in self.checks]
         lines.append("  => valid for TF Serving" if self.ok else "  => NOT valid: fix the FAIL lines above")
         return "\n".join(lines)
+
+
+METHODS = (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD)  # the signature methods TF Serving runs
 
 
 def graph_ops(meta_graph) -> set[str]:
@@ -98,12 +108,14 @@ def validate(version_dir: str | Path) -> ValidationReport:
         return report
     report.add("tag serve", True, "MetaGraph tagged 'serve'")
     signatures = {name: sig for name, sig in meta_graph.signature_def.items() if not name.startswith("__")}
-    wrong_method = sorted(name for name, sig in signatures.items() if sig.method_name != PREDICT_METHOD)
+    # serving_default is a predict signature; others may also be TF Serving's classify and regress (tf.Example in).
+    wrong_method = sorted(name for name, sig in signatures.items()
+                          if sig.method_name not in ((PREDICT_METHOD,) if name == "serving_default" else METHODS))
     has_default = "serving_default" in signatures
+    methods = ", ".join(f"{name} ({sig.method_name})" for name, sig in sorted(signatures.items()))
     report.add("signatures", has_default and not wrong_method,
-               f"{', '.join(sorted(signatures))} ({PREDICT_METHOD})" if has_default and not wrong_method else
-               f"need serving_default and method {PREDICT_METHOD}; have {sorted(signatures)}, "
-               f"wrong method: {wrong_method}")
+               methods if has_default and not wrong_method else
+               f"need serving_default of method {PREDICT_METHOD}, others of {', '.join(METHODS)}; have {methods}")
     try:  # checked after the warm-up replay, as before; read here for what it declares (an XLA export)
         metadata, metadata_error = read_metadata(metadata_path), None
     except ValueError as error:

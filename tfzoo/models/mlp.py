@@ -7,7 +7,7 @@ import keras
 
 from tfzoo.optimizers import make_optimizer
 from tfzoo.registry import register
-from tfzoo.tasks import get_task
+from tfzoo.tasks import classification_task, get_task
 
 
 def dense_stack(x: keras.KerasTensor, units: Sequence[int], dropout: float) -> keras.KerasTensor:
@@ -23,15 +23,17 @@ def dense_stack(x: keras.KerasTensor, units: Sequence[int], dropout: float) -> k
 # model's), 50 reach 0.96-0.97 (README, "Defaults and the sources").
 @register("binary_mlp", task="binary", default_dataset="synthetic_binary", epochs=50, batch_size=32)
 def binary_mlp(
-    *, input_shape: Sequence[int] = (8,), units: Sequence[int] = (10, 5), dropout: float = 0.0,
+    *, input_shape: Sequence[int] = (8,), num_classes: int = 2, units: Sequence[int] = (10, 5), dropout: float = 0.0,
     optimizer: str = "adam", learning_rate: float = 1e-3,
 ) -> keras.Model:
-    """Feed-forward binary classifier 8 -> 10 -> 5 -> 1 (ReLU, sigmoid output), Adam."""
+    """Feed-forward binary classifier 8 -> 10 -> 5 -> 1 (ReLU, sigmoid output), Adam; with more than two classes a
+    softmax over them."""
+    task = classification_task(num_classes)
     inputs = keras.Input(shape=tuple(input_shape), name="features")
     x = dense_stack(inputs, units, dropout)
-    outputs = get_task("binary").head()(x)
+    outputs = task.head(1 if num_classes == 2 else num_classes)(x)
     model = keras.Model(inputs, outputs, name="binary_mlp")
-    return get_task("binary").compile(model, make_optimizer(optimizer, learning_rate))
+    return task.compile(model, make_optimizer(optimizer, learning_rate))
 
 
 @register("mnist_mlp", task="multiclass", default_dataset="mnist", epochs=10, batch_size=32)

@@ -8,7 +8,7 @@ import keras
 from tfzoo.models import keras_initializer
 from tfzoo.optimizers import make_optimizer
 from tfzoo.registry import register
-from tfzoo.tasks import get_task
+from tfzoo.tasks import classification_task, get_task
 
 
 def initializers(kernel_initializer: str, bias_initializer: str) -> dict[str, keras.initializers.Initializer]:
@@ -33,14 +33,17 @@ def linear_regression(*, input_shape: Sequence[int] = (10,), kernel_initializer:
 
 
 @register("logistic_regression", task="binary", default_dataset="synthetic_logistic", epochs=20, batch_size=32)
-def logistic_regression(*, input_shape: Sequence[int] = (2,), kernel_initializer: str = "glorot_uniform",
-                        bias_initializer: str = "zeros", optimizer: str = "sgd",
-                        learning_rate: float = 0.1) -> keras.Model:
-    """p = sigmoid(xW + b) with binary cross-entropy and SGD: the numpy logistic regression example.
+def logistic_regression(*, input_shape: Sequence[int] = (2,), num_classes: int = 2,
+                        kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
+                        optimizer: str = "sgd", learning_rate: float = 0.1) -> keras.Model:
+    """p = sigmoid(xW + b) with binary cross-entropy and SGD: the numpy logistic regression example; with more than
+    two classes, softmax (multinomial) regression with sparse categorical cross-entropy.
 
     The initializers are Keras initializer names (Keras' Dense defaults; e.g. "random_normal" for a normal start).
     """
+    task = classification_task(num_classes)
     inputs = keras.Input(shape=tuple(input_shape), name="features")
-    outputs = get_task("binary").head(**initializers(kernel_initializer, bias_initializer))(inputs)
+    outputs = task.head(1 if num_classes == 2 else num_classes,
+                        **initializers(kernel_initializer, bias_initializer))(inputs)
     model = keras.Model(inputs, outputs, name="logistic_regression")
-    return get_task("binary").compile(model, make_optimizer(optimizer, learning_rate))
+    return task.compile(model, make_optimizer(optimizer, learning_rate))

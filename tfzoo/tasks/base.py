@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfzoo.images import IMAGE_BYTES_INPUT, IMAGE_BYTES_SIGNATURE, decode_image
+from tfzoo.tables import serving as table_serving
+from tfzoo.tables.features import table_schema
 
 if TYPE_CHECKING:
     from tfzoo.registry import ModelSpec
@@ -45,6 +47,11 @@ class Task(abc.ABC):
         """Compile `model` with the task's loss and metrics and return it."""
         model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.metrics())
         return model
+
+    def run_task(self, spec: ModelSpec, data: Any) -> Task:
+        """The task a run of `spec` on `data` trains: this one, unless the task lets the data decide (a binary
+        model on a table of several classes trains as multiclass, see BinaryClassification)."""
+        return self
 
     @abc.abstractmethod
     def fit_hparams(self, spec: ModelSpec, data: Any, hparams: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +135,11 @@ class PredictionTask(Task):
         return fitted
 
     def serving_functions(self, model: keras.Model) -> dict[str, Callable[..., dict[str, tf.Tensor]]]:
+        """serving_default under the model's one input name (and predict_image_bytes for an image model); a table
+        model's signatures take its columns (tfzoo.tables.serving)."""
+        schema = table_schema(model)
+        if schema is not None:
+            return table_serving.serving_functions(model, schema, self.named_outputs)
         (model_input,) = model.inputs
         example_shape = tuple(model_input.shape[1:])
 
@@ -148,7 +160,10 @@ class PredictionTask(Task):
             functions[IMAGE_BYTES_SIGNATURE] = serve_image_bytes
         return functions
 
-    def warmup_requests(self, model: keras.Model, held_out: np.ndarray) -> list[Request]:
+    def warmup_requests(self, model: keras.Model, held_out: Any) -> list[Request]:
+        schema = table_schema(model)
+        if schema is not None:
+            return table_serving.warmup_requests(schema, held_out, WARMUP_BATCH_SIZES)
         (model_input,) = model.inputs
         sizes = sorted({min(size, len(held_out)) for size in WARMUP_BATCH_SIZES})
         requests = [("serving_default", {model_input.name: held_out[:size].astype(np.float32)}) for size in sizes]
@@ -161,6 +176,9 @@ class PredictionTask(Task):
     def reference_outputs(self, model: keras.Model, request: Request) -> dict[str, np.ndarray]:
         """The Keras model's own predictions (`model.predict`, not the serving graph) as the primary output;
         derived outputs such as class ids are left to the graph, as they could flip on a tie."""
+        schema = table_schema(model)
+        if schema is not None:
+            return table_serving.reference_outputs(model, schema, request, self.primary_output)
         _, inputs = request
         if IMAGE_BYTES_INPUT in inputs:
             height, width = model.input_shape[1:]

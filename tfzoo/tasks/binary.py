@@ -1,11 +1,17 @@
 """Binary classification: the probability of the positive class, binary cross-entropy."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfzoo.tasks.base import PredictionTask, shown_values
+from tfzoo.tasks.base import PredictionTask, Task, shown_values
+from tfzoo.tasks.registry import get_task
+
+if TYPE_CHECKING:
+    from tfzoo.registry import ModelSpec
 
 
 class BinaryClassification(PredictionTask):
@@ -20,6 +26,13 @@ class BinaryClassification(PredictionTask):
 
     def metrics(self) -> list[keras.metrics.Metric]:
         return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+
+    def run_task(self, spec: ModelSpec, data: Any) -> Task:
+        """Multiclass for data of several classes when the model can build that head (it has `num_classes`), as
+        scikit-learn's classifiers take any number of classes."""
+        if data.task == "multiclass" and "num_classes" in spec.hparams:
+            return get_task("multiclass")
+        return self
 
     def named_outputs(self, predictions: tf.Tensor) -> dict[str, tf.Tensor]:
         return {self.primary_output: predictions, "class_id": tf.cast(predictions[:, 0] > 0.5, tf.int64)}

@@ -35,9 +35,11 @@ from tfzoo.run_dir import (
     read_history,
     refuse_used_run_dir,
     run_data,
+    run_task,
     worker_scratch_dir,
     write_json,
 )
+from tfzoo.tables import table_model
 from tfzoo.training.callbacks import EpochScalars
 from tfzoo.training.checkpoints import EpochCheckpoint, Position, RunCheckpoint, StepCheckpoint
 from tfzoo.training.loop import distributed_evaluate, distributed_fit
@@ -113,8 +115,12 @@ def train(
         refuse_used_run_dir(run_dir)
         data = (dataset if isinstance(dataset, Dataset)
                 else load_dataset(dataset or spec.default_dataset, seed=settings["seed"]))
-        config = {"model": name, "hparams": {**spec.hparams, **spec.task.fit_hparams(spec, data, hparams)},
+        task = spec.task.run_task(spec, data)
+        config = {"model": name, "task": task.name,
+                  "hparams": {**spec.hparams, **task.fit_hparams(spec, data, hparams)},
                   "dataset": data.source, "dataset_fingerprint": data.fingerprint, **settings}
+        if data.schema is not None:
+            config["table"] = data.schema.to_json()
     run_dir = Path(run_dir)
     epochs = config["epochs"] = epochs or config.get("epochs") or spec.epochs
     if not resume and "decay_steps" in spec.hparams and "decay_steps" not in hparams:
@@ -130,6 +136,8 @@ def train(
     policy = mixed_precision_policy(strategy) if config["mixed_precision"] else None
     with precision_policy(policy), strategy.scope():
         model = create_model(name, **hparams)
+        if data.schema is not None:  # a user's table: raw columns in, the preprocessing inside the model
+            model = table_model(model, data.schema)
         model.jit_compile = config["jit_compile"]
         checkpoint = RunCheckpoint(model, write_dir / CHECKPOINT_DIR, restore_dir=run_dir / CHECKPOINT_DIR)
     try:
@@ -285,7 +293,7 @@ def evaluate(run_dir: str | Path, *, verbose: int | str = "auto") -> dict[str, f
     config, model = load_run(run_dir)
     data = run_data(run_dir, config)
     metrics = evaluate_model(model, data, config["batch_size"], verbose=verbose)
-    return {**metrics, **get_spec(config["model"]).task.held_out_scores(model, data)}
+    return {**metrics, **run_task(config).held_out_scores(model, data)}
 
 
 def evaluate_model(model: keras.Model, data: DataSplits, batch_size: int, *,
