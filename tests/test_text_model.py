@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tfzoo
-from tfzoo.tasks.language_model import BitsPerByte, TokenAccuracy
+from tfzoo.text.task import BitsPerByte, TokenAccuracy
 from tfzoo.text.model import TextGenerator, sinusoidal_encoding
 from tfzoo.text.tokenizer import END, PAD, VOCAB_SIZE
 

@@ -74,9 +74,9 @@ class DataSplits(Dataset):
     Features are float32; labels are float32 [N, 1] for regression and binary tasks, int64 [N] for
     multiclass. A table's features (`schema` set) are {serving input name: [N] array}, one per column: float32
     with NaN where missing, or text (see tfzoo.tables). A language_model task has int32 token ids x [N, T] and
-    int32 next-token targets y [N, T] (see tfzoo.text.tokenizer), y being the padding token where no loss is taken. `stream_windows`: the training
-    rows are consecutive windows of one token stream (documents packed end to end), which training re-cuts at a
-    new offset every epoch (see `training_pipeline`).
+    int32 next-token targets y [N, T] (see tfzoo.text.tokenizer), y being the padding token where no loss is
+    taken. `stream_windows`: the training rows are consecutive windows of one token stream (documents packed end to
+    end), which training re-cuts at a new offset every epoch (see `training_pipeline`).
     """
 
     name: str

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from tfzoo.tasks import register_task
 from tfzoo.tasks.base import Request, Task, check_data_task
 from tfzoo.text.generation import (
     DEFAULT_MAX_TOKENS_PER_REQUEST,
@@ -146,3 +147,6 @@ class BitsPerByte(_TargetSum):
     def measure(self, y_true, y_pred):
         nats = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
         return nats / math.log(2.0), is_byte(y_true)
+
+
+register_task(LanguageModel())  # here, not in tfzoo.tasks: the task belongs to the text bundle (one-way imports)
