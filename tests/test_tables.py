@@ -160,6 +160,10 @@ def test_several_classes_train_as_multiclass_on_the_binary_models(tmp_path, weat
     probabilities = result.model.predict(model_inputs(vega.seattle_weather().head(4), data.schema), verbose=0)
     assert probabilities.shape == (4, 5) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert result.history["loss"][1] < result.history["loss"][0]
+    reloaded = keras.saving.load_model(result.run_dir / "model.keras")  # with its trained optimizer state
+    assert [v.shape for v in reloaded.optimizer.variables] == [v.shape for v in result.model.optimizer.variables]
+    last_slot = [optimizer.variables[-1].numpy() for optimizer in (reloaded.optimizer, result.model.optimizer)]
+    np.testing.assert_array_equal(*last_slot)
 
 
 # --- regression whatever the target's scale ------------------------------------------------------------------
@@ -171,7 +175,8 @@ def test_regression_trains_in_the_targets_own_units_whatever_its_scale(tmp_path,
         scaled = frame.assign(**{CARS_TARGET: frame[CARS_TARGET] * scale})
         data = load_csv(write(tmp_path / f"cars{scale:g}.csv", scaled), CARS_TARGET, task="regression",
                         drop=["Name"])
-        result = tfzoo.train("linear_regression", dataset=data, run_dir=tmp_path / f"run{scale:g}", verbose=0)
+        result = tfzoo.train("linear_regression", dataset=data, epochs=40, run_dir=tmp_path / f"run{scale:g}",
+                             verbose=0)
         predictions = result.model.predict(data.x_test, verbose=0)[:, 0]
         assert abs(np.median(predictions) / scale - 23) < 6  # miles per gallon, in the target's units
         scores.append(r2_score(data.y_test[:, 0], predictions))
@@ -254,6 +259,15 @@ def test_served_classifier_answers_labels_and_classify(tmp_path, weather_csv):
     for answer in classified:
         assert [[name for name, _ in result_row] for result_row in answer] == [list(data.schema.classes)] * 4
         np.testing.assert_allclose([[score for _, score in row] for row in answer], expected, atol=1e-5)
+
+
+def test_tables_train_long_enough_to_converge():
+    from tfzoo.training.trainer import MAX_TABLE_EPOCHS, MIN_TABLE_STEPS, table_schedule
+
+    epochs, patience = table_schedule(20, steps=9)  # cars: 9 batches an epoch
+    assert epochs * 9 >= MIN_TABLE_STEPS and epochs - 1 < MIN_TABLE_STEPS / 9 and patience == epochs // 10
+    assert table_schedule(50, steps=500) == (50, 10)  # a large table keeps the model's own epochs
+    assert table_schedule(20, steps=1)[0] == MAX_TABLE_EPOCHS
 
 
 def test_splits_print_a_summary_not_their_arrays(cars_csv):

@@ -108,6 +108,9 @@ def table_model(core: keras.Model, schema: TableSchema) -> keras.Model:
     model = keras.Model(inputs, outputs, name=core.name)
     if compile_config:
         model.compile_from_config(compile_config)
+        # The core trains as a part of `model` only. Left compiled, model.keras would also hold the core's own,
+        # never-built optimizer, and loading would then skip the trained optimizer state (Keras warns and resets it).
+        core.compiled, core.optimizer, core._compile_config = False, None, None  # noqa: SLF001 (Keras has no uncompile)
     return model
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 import sys
 from collections.abc import Iterator
@@ -92,6 +93,8 @@ def train(
     multi-worker strategy only the chief writes `run_dir`; the other workers write to temporary folders they
     remove. A factory hyperparameter `decay_steps` left out is set to the run's training steps (epochs x steps
     per epoch), so a learning rate that decays over the run (tfzoo.optimizers.WarmupCosineDecay) ends with it.
+    On a table (a dataset with a schema) with `epochs` left out, the run makes at least MIN_TABLE_STEPS updates,
+    with early stopping (patience a tenth of the epochs, unless `early_stopping` is given): see `table_schedule`.
     """
     strategy = resolve_strategy(strategy)  # first: logical CPU devices can only be made before TensorFlow runs
     spec = get_spec(name)
@@ -121,6 +124,11 @@ def train(
                   "dataset": data.source, "dataset_fingerprint": data.fingerprint, **settings}
         if data.schema is not None:
             config["table"] = data.schema.to_json()
+            if epochs is None:  # the user left the length to tfzoo: long enough to converge, stopped when it has
+                steps = steps_per_epoch(data.num_examples("train"), config["batch_size"])
+                epochs, patience = table_schedule(spec.epochs, steps)
+                if config["early_stopping"] is None:
+                    config["early_stopping"] = patience
     run_dir = Path(run_dir)
     epochs = config["epochs"] = epochs or config.get("epochs") or spec.epochs
     if not resume and "decay_steps" in spec.hparams and "decay_steps" not in hparams:
@@ -180,6 +188,19 @@ def train(
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
     return TrainResult(run_dir=run_dir, model=model, history=history, metrics=metrics)
+
+
+# A table of a few hundred rows is a handful of batches an epoch: the factories' epoch counts (the source
+# examples') then make a few hundred updates, too few to converge (measured in BENCHMARKS.md, "Your own tables").
+MIN_TABLE_STEPS = 3000
+MAX_TABLE_EPOCHS = 1000
+
+
+def table_schedule(default_epochs: int, steps: int) -> tuple[int, int]:
+    """(epochs, early-stopping patience) for a table when the user gives no epochs: at least MIN_TABLE_STEPS
+    updates (and the model's own epochs), at most MAX_TABLE_EPOCHS; patience a tenth of the epochs, at least 10."""
+    epochs = min(MAX_TABLE_EPOCHS, max(default_epochs, math.ceil(MIN_TABLE_STEPS / steps)))
+    return epochs, max(10, epochs // 10)
 
 
 def fit_from(position: Position, model: keras.Model, strategy: tf.distribute.Strategy, data: Dataset, *,
