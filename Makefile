@@ -20,7 +20,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+# The benchmarks also need the `bench` extra: KerasHub for generation_speed.py, the real tables of tabular.py.
 bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -c cluster/requirements.txt -e '.[test,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -11,6 +11,7 @@ BENCHMARKS = [
     ["generation_speed.py"],
     ["text_quality.py"],
     ["streaming_data.py"],
+    ["tabular.py"],
 ]
 
 if __name__ == "__main__":

@@ -135,7 +135,9 @@ from tfzoo.datasets import load_csv
 
 csv, cli_run, new_rows, run_dir, model_base = sys.argv[1:]
 cli_model = keras.saving.load_model(cli_run + "/model.keras")
-print("predicted:", json.dumps(cli_model.predict(np.asarray(json.loads(new_rows), np.float32), verbose=0).tolist()))
+rows = np.asarray(json.loads(new_rows), np.float32)  # a table model takes its columns by name
+columns = {name: rows[:, i] for i, name in enumerate("abc")}
+print("predicted:", json.dumps(cli_model.predict(columns, verbose=0).tolist()))
 result = tfzoo.train("user_mlp", dataset=load_csv(csv, "label", task="binary"), epochs=2, run_dir=run_dir, verbose=0)
 print("exported:", tfzoo.export(result, model_base))
 """
@@ -323,7 +325,7 @@ def test_plugin_run_exports_validates_without_the_plugin_and_serves_its_own_pred
     assert session.returncode == 0, session.stdout + session.stderr[-3000:]
     expected = np.asarray(json.loads(re.search(r"^predicted: (.*)$", session.stdout, re.M).group(1)), np.float32)
     for client in clients:
-        served = client.predict("user_mlp", {"features": NEW_ROWS})
+        served = client.predict("user_mlp", {name: NEW_ROWS[:, i] for i, name in enumerate("abc")})
         np.testing.assert_allclose(served["probability"], expected, atol=1e-5, err_msg=client.protocol)
         np.testing.assert_array_equal(served["class_id"], (expected[:, 0] > 0.5).astype(np.int64))
 
