@@ -32,8 +32,9 @@ ID_LIKE_FRACTION = 0.5
 ID_LIKE_MIN_VALUES = 20
 # An object column whose values are mostly numbers is a numeric column with a few bad entries ("?", "n/a").
 MOSTLY_NUMERIC = 0.9
-# Distinct values a column's profile counts: a column with more is taken for an ID (it cannot be a category).
-MAX_DISTINCT = 10 * MAX_VOCABULARY
+# Distinct values a column's profile counts (bounded, so that streamed counting stays small): a column with more is
+# ID-like whatever its row count (too many values for a category, even with the most frequent as its vocabulary).
+MAX_DISTINCT = 2 * MAX_VOCABULARY
 MEDIAN_SAMPLE = 100_000  # numbers a streamed column keeps for its median (exact up to this many)
 ODD_EXAMPLES = 5  # non-numbers a profile remembers, to show in the message of a mostly numeric column
 # pandas.read_csv's default missing-value texts: a streamed field (or tf.Example bytes value) equal to one of them is
@@ -166,14 +167,18 @@ def as_text(values: pd.Series) -> pd.Series:
     return values.map(text).astype(object)
 
 
-def number_text(number: str | float) -> str:
-    """A number's text in a category or label: a whole number without '.0' ('7' for '7.0' or '007', as as_text
-    gives for a column pandas read as numbers); another as written (a streamed CSV field or bytes value), or for a
-    float value as tf.strings.as_string(shortest=True) writes it ('%g', what the streamed pipelines use)."""
-    value = float(number)
-    if math.isfinite(value) and value.is_integer():
-        return str(int(value))
-    return number if isinstance(number, str) else f"{value:g}"
+def number_texts(values: np.ndarray) -> np.ndarray:
+    """The texts a model sees for numbers (as written, or float values) in a category or label: a whole number
+    without '.0' ('7' for '7.0' or '007', as as_text gives for a column pandas read as numbers); another as written,
+    or a float value as tf.strings.as_string(shortest=True) writes it ('%g', as the streamed pipelines do)."""
+    numbers = pd.to_numeric(pd.Series(values, dtype=object)).to_numpy(np.float64)
+    whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+    texts = np.array(values, dtype=object)
+    texts[whole] = numbers[whole].astype(np.int64).astype(str).astype(object)
+    for index in np.flatnonzero(~whole):
+        if not isinstance(texts[index], str):
+            texts[index] = f"{texts[index]:g}"
+    return texts
 
 
 def merge_moments(a: tuple[int, float, float], b: tuple[int, float, float]) -> tuple[int, float, float]:
@@ -261,11 +266,18 @@ def profile_values(values: pd.Series) -> ColumnProfile:
     return replace(profile, odd=odd, **number_statistics(parsed.dropna().to_numpy(np.float64)))
 
 
+def present_mask(values: np.ndarray) -> np.ndarray:
+    """Which streamed values are present: text (an object array of str) not in NA_TEXT, numbers not NaN."""
+    if values.dtype == object:
+        return ~pd.Series(values, dtype=object).isin(NA_TEXT).to_numpy()
+    return ~np.isnan(values)
+
+
 class ProfileAccumulator:
-    """One column's ColumnProfile from its values streamed a chunk at a time, in order: `add_text` for the fields
-    of a CSV (or bytes values of tf.Examples), `add_numbers` for float or int values. It decides as
-    `profile_values` does on the column pandas.read_csv would read: a text of NA_TEXT is missing, a column of
-    BOOLEAN_TEXT holds booleans, and a number's text in a category is `number_text`'s.
+    """One column's ColumnProfile from its values streamed a chunk at a time, in order (`add`): the fields of a CSV
+    or bytes values of tf.Examples as text, float or int values as numbers. It decides as `profile_values` does on
+    the column pandas.read_csv would read: a text of NA_TEXT is missing, a column of BOOLEAN_TEXT holds booleans,
+    and a number's text in a category is `number_texts`'s.
 
     With `statistics`, also the numbers' moments (merged chunk by chunk) and their median: exact up to
     MEDIAN_SAMPLE numbers, beyond that the median of a uniform sample of MEDIAN_SAMPLE of them (those with the
@@ -278,28 +290,28 @@ class ProfileAccumulator:
         self.whole = self.booleans = True
         self.first: str | float | None = None
         self.odd: dict[str, None] = {}  # an ordered set
-        self.counts: dict[str | float, int] | None = {}  # by the value as read (text or number)
+        # Counts by the value as read (text or number): the merged counts first, then a chunk's each; None beyond
+        # MAX_DISTINCT distinct values.
+        self.counts: list[pd.Series] | None = []
         self.moments = (0, 0.0, 0.0)
         self.sample_keys, self.sample = np.empty(0), np.empty(0)
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.threshold = 1.0  # keys at or above it can no longer enter the sample
 
-    def add_text(self, texts: Sequence[str]) -> None:
-        values = pd.Series(texts, dtype=object)
-        present = values[~values.isin(NA_TEXT)]
+    def add(self, values: np.ndarray) -> None:
+        """The column's next values: text (an object array of str) or numbers (float64, NaN where missing)."""
+        present = values[present_mask(values)]
         self.missing += len(values) - len(present)
-        parsed = pd.to_numeric(present, errors="coerce")
+        if values.dtype != object:
+            self.booleans = False
+            self._add(pd.Series(present), present)
+            return
+        texts = pd.Series(present, dtype=object)
+        parsed = pd.to_numeric(texts, errors="coerce")
         if len(self.odd) < ODD_EXAMPLES:
-            self.odd.update(dict.fromkeys(present[parsed.isna()].unique()[:ODD_EXAMPLES].tolist()))
-        self.booleans = self.booleans and bool(present.isin(BOOLEAN_TEXT).all())
-        self._add(present, parsed.dropna().to_numpy(np.float64))
-
-    def add_numbers(self, values: np.ndarray) -> None:
-        """Float or int values as float64, NaN where missing."""
-        present = values[~np.isnan(values)]
-        self.missing += len(values) - len(present)
-        self.booleans = False
-        self._add(pd.Series(present), present)
+            self.odd.update(dict.fromkeys(texts[parsed.isna()].unique()[:ODD_EXAMPLES].tolist()))
+        self.booleans = self.booleans and bool(texts.isin(BOOLEAN_TEXT).all())
+        self._add(texts, parsed.dropna().to_numpy(np.float64))
 
     def _add(self, present: pd.Series, numbers: np.ndarray) -> None:
         if self.first is None and len(present):
@@ -308,11 +320,10 @@ class ProfileAccumulator:
         self.numbers += len(numbers)
         self.infinite += int(np.isinf(numbers).sum())
         self.whole = self.whole and bool((numbers == np.round(numbers)).all() and (numbers >= 0).all())
-        if self.counts is not None:
-            for value, count in present.value_counts(sort=False).items():
-                self.counts[value] = self.counts.get(value, 0) + int(count)
-            if len(self.counts) > MAX_DISTINCT:
-                self.counts = None  # ID-like whatever else it holds: no need to count on
+        if self.counts is not None and len(present):
+            self.counts.append(present.value_counts(sort=False))
+            if sum(map(len, self.counts)) > 2 * MAX_DISTINCT:  # merged when doubled: linear time in all
+                self._merge_counts()
         if not self.statistics:
             return
         finite = numbers[np.isfinite(numbers)]
@@ -325,6 +336,12 @@ class ProfileAccumulator:
         self.pending.append((keys[entering], finite[entering]))
         if len(self.sample) + sum(len(keys) for keys, _ in self.pending) > 2 * MEDIAN_SAMPLE:
             self._shrink()
+
+    def _merge_counts(self) -> None:
+        if self.counts:
+            merged = pd.concat(self.counts).groupby(level=0, sort=False).sum()
+            # More distinct values than that: ID-like whatever else the column holds, no need to count on.
+            self.counts = None if len(merged) > MAX_DISTINCT else [merged]
 
     def _shrink(self) -> None:
         """Fold the pending numbers into the sample, keeping the MEDIAN_SAMPLE with the smallest keys."""
@@ -341,18 +358,20 @@ class ProfileAccumulator:
         booleans = self.booleans and self.present > 0
         numeric = 0 < self.present == self.numbers
 
-        def text(value: str | float) -> str:
+        def texts(values: np.ndarray) -> np.ndarray:
             if booleans:
-                return BOOLEAN_TEXT[value]
-            return number_text(value) if numeric else str(value)
+                return np.array([BOOLEAN_TEXT[value] for value in values], dtype=object)
+            return number_texts(values) if numeric else values.astype(str).astype(object)
 
+        self._merge_counts()
         counts = None
         if self.counts is not None:
-            counts = {}
-            for value, count in self.counts.items():
-                counts[text(value)] = counts.get(text(value), 0) + count
+            found = self.counts[0] if self.counts else pd.Series(dtype=np.int64)
+            by_text = found.groupby(texts(found.index.to_numpy(object)), sort=False).sum()
+            counts = dict(zip(by_text.index.astype(str), by_text.to_numpy().tolist()))
+        first = "" if self.first is None else str(texts(np.array([self.first], dtype=object))[0])
         profile = ColumnProfile(present=self.present, missing=self.missing, counts=counts, categories=booleans,
-                                first="" if self.first is None else text(self.first))
+                                first=first)
         if booleans:
             return profile
         self._shrink()
