@@ -350,8 +350,8 @@ MIXED_OPTIONS = {"categorical": ["code"], "drop": ["id"], "positive_class": "yes
 
 
 def mixed_csv(path: Path, rows: int = 240) -> Path:
-    """A table as it comes: numbers with gaps (values float32 holds exactly), a text category with gaps, booleans
-    with gaps, a numeric code declared categorical, an ID column to drop and string labels that follow the rows."""
+    """A table as it comes: numbers with gaps (values float32 holds exactly; a gap is an empty field or 'NA'), a text
+    category with gaps, booleans with gaps, a numeric code declared categorical, an ID column to drop and string labels that follow the rows."""
     rng = np.random.default_rng(7)
     age = rng.integers(18, 80, rows)
     income = rng.integers(0, 400, rows) / 4
@@ -360,7 +360,8 @@ def mixed_csv(path: Path, rows: int = 240) -> Path:
     lines = ["id,age,income,city,member,code,label"]
     for i in range(rows):
         label = "yes" if (age[i] > 45) != (city[i] == "oslo") else "no"
-        lines.append(",".join([f"u{i}", "" if i % 9 == 4 else str(age[i]), "" if i % 11 == 6 else str(income[i]),
+        gap = "NA" if i % 2 else ""  # pandas' missing-value texts, not only empty fields
+        lines.append(",".join([f"u{i}", "" if i % 9 == 4 else str(age[i]), gap if i % 11 == 6 else str(income[i]),
                                "" if i % 13 == 8 else city[i], "" if i % 17 == 10 else member[i], str(i % 5),
                                label]))
     path.write_text("\n".join(lines) + "\n")
@@ -468,6 +469,13 @@ def test_a_model_trains_on_streamed_tfrecords_of_a_table_and_takes_raw_columns(m
            "code": np.array(["3", "9"], object)}  # a gap, an unseen code: as served
     probabilities = model.predict(raw, verbose=0)
     assert probabilities.shape == (2, 1) and np.all((probabilities >= 0) & (probabilities <= 1))
+
+
+def test_the_table_flags_are_refused_for_a_text_model(mixed):
+    _, globs = mixed
+    with pytest.raises(DataError, match="--categorical, --drop and --positive-class describe the columns of a table"):
+        choose_dataset(task="language_model", target="label", train_files=globs["train"],
+                       validation_files=globs["validation"], test_files=globs["test"], drop=["id"])
 
 
 def test_every_problem_of_a_set_of_files_is_reported_at_once(tmp_path):

@@ -78,9 +78,7 @@ SCHEMA_ROWS = 5  # records of every file read for the columns and checked before
 COUNT_CHUNK = 8192  # records parsed at a time by the counting pass
 PARALLEL_FILES = 4  # files read at once (interleaved) by the pipelines
 READ_CHUNK = 1024  # records a pipeline reads from one file before turning to the next
-# How a category's or label's values become the text a model sees (see `_text`): as they are, as booleans
-# ('True'/'False'), or as numbers ('7' for '7.0').
-TEXT, BOOLEANS, NUMBERS = "text", "booleans", "numbers"
+TEXT, BOOLEANS, NUMBERS = "text", "booleans", "numbers"  # the forms of a _Reading
 
 
 @dataclass(frozen=True)
@@ -127,44 +125,52 @@ class _FileStats:
     digest: str  # SHA-256 of its records
 
 
-def _missing(values: tf.Tensor) -> tf.Tensor:
-    """Where a column's values (text or float64) are missing: a text of NA_TEXT, or NaN."""
-    if values.dtype != tf.string:
-        return tf.math.is_nan(values)
-    return tf.reduce_any(tf.equal(values[:, None], tf.constant(sorted(NA_TEXT))[None, :]), axis=1)
+@dataclass(frozen=True)
+class _Reading:
+    """How the pipelines read one column's values (text or float64, see `_Layout.fields`): `missing_texts`, the
+    texts of NA_TEXT the counting pass saw in it (every file was counted: no other can occur), and `form`, how they
+    become a category's or label's text (tfzoo.tables.as_text, number_texts): as they are (TEXT), as booleans
+    (BOOLEANS: 'True'/'False') or as numbers (NUMBERS: '7' for '7.0')."""
 
+    form: str
+    missing_texts: tuple[str, ...]
 
-def _numbers(values: tf.Tensor) -> tf.Tensor:
-    """A numeric column's values as float32, NaN where missing (every present text parses: the counting pass saw
-    it)."""
-    if values.dtype == tf.string:
-        values = tf.strings.to_number(tf.where(_missing(values), "nan", values), tf.float64)
-    return tf.cast(values, tf.float32)
+    def missing(self, values: tf.Tensor) -> tf.Tensor:
+        if values.dtype != tf.string:
+            return tf.math.is_nan(values)
+        if not self.missing_texts:
+            return tf.zeros(tf.shape(values), tf.bool)
+        return tf.reduce_any(tf.equal(values[:, None], tf.constant(self.missing_texts)[None, :]), axis=1)
 
+    def numbers(self, values: tf.Tensor) -> tf.Tensor:
+        """A numeric column's values as float32, NaN where missing (every present text parses as a number)."""
+        if values.dtype == tf.string:
+            values = tf.strings.to_number(tf.where(self.missing(values), "nan", values), tf.float64)
+        return tf.cast(values, tf.float32)
 
-def _text(values: tf.Tensor, form: str) -> tf.Tensor:
-    """A category's or label's values as the text a model sees (tfzoo.tables.as_text, number_texts), MISSING_TOKEN
-    where missing."""
-    missing = _missing(values)
-    if form == BOOLEANS:
-        true = [written for written, value in BOOLEAN_TEXT.items() if value == "True"]
-        text = tf.where(tf.reduce_any(tf.equal(values[:, None], tf.constant(true)[None, :]), axis=1), "True", "False")
-    elif form == NUMBERS:
-        numbers = values if values.dtype != tf.string else tf.strings.to_number(tf.where(missing, "0", values),
-                                                                                tf.float64)
-        whole = tf.math.is_finite(numbers) & tf.equal(numbers, tf.round(numbers))
-        written = values if values.dtype == tf.string else tf.strings.as_string(numbers, shortest=True)
-        text = tf.where(whole, tf.strings.as_string(tf.cast(tf.where(whole, numbers, 0.0), tf.int64)), written)
-    else:
-        text = values
-    return tf.where(missing, MISSING_TOKEN, text)
+    def text(self, values: tf.Tensor) -> tf.Tensor:
+        """A category's or label's values as the text a model sees, MISSING_TOKEN where missing."""
+        missing = self.missing(values)
+        if self.form == BOOLEANS:
+            true = [written for written, value in BOOLEAN_TEXT.items() if value == "True"]
+            text = tf.where(tf.reduce_any(tf.equal(values[:, None], tf.constant(true)[None, :]), axis=1), "True",
+                            "False")
+        elif self.form == NUMBERS:
+            numbers = (values if values.dtype != tf.string
+                       else tf.strings.to_number(tf.where(missing, "0", values), tf.float64))
+            whole = tf.math.is_finite(numbers) & tf.equal(numbers, tf.round(numbers))
+            written = values if values.dtype == tf.string else tf.strings.as_string(numbers, shortest=True)
+            text = tf.where(whole, tf.strings.as_string(tf.cast(tf.where(whole, numbers, 0.0), tf.int64)), written)
+        else:
+            text = values
+        return tf.where(missing, MISSING_TOKEN, text)
 
 
 class FileDataset(Dataset):
     """A table's train / validation / test streamed from files; see the module docstring for formats, the table,
     order and sharding."""
 
-    def __init__(self, *, source: dict[str, Any], layout: _Layout, schema: TableSchema, forms: dict[str, str],
+    def __init__(self, *, source: dict[str, Any], layout: _Layout, schema: TableSchema, readings: dict[str, _Reading],
                  files: dict[str, tuple[str, ...]], rows: dict[str, int], unlabelled: int, fingerprint: str,
                  shuffle_buffer: int) -> None:
         self.name = "files"
@@ -178,7 +184,7 @@ class FileDataset(Dataset):
                             + (f" ({unlabelled} without a target left out)" if unlabelled else "")
                             + f"; {schema.summary()}")
         self._layout = layout
-        self._forms = forms
+        self._readings = readings
         self._files = files
         self._rows = rows
         self._fingerprint = fingerprint
@@ -268,15 +274,15 @@ class FileDataset(Dataset):
     def _examples(self, records: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """A chunk of raw records as (the model's inputs, labels), as DataSplits holds a table; rows without a
         target value are left out."""
-        schema = self.schema
+        schema, readings = self.schema, self._readings
         fields = self._layout.fields(records)
-        labelled = ~_missing(fields[schema.target])
-        fields = {name: tf.boolean_mask(fields[name], labelled) for name in (*self.feature_names, schema.target)}
-        features = {column.input: _numbers(fields[column.name]) if column.kind == NUMERIC
-                    else _text(fields[column.name], self._forms[column.name]) for column in schema.columns}
+        labelled = ~readings[schema.target].missing(fields[schema.target])
+        fields = {name: tf.boolean_mask(fields[name], labelled) for name in readings}
+        features = {column.input: readings[column.name].numbers(fields[column.name]) if column.kind == NUMERIC
+                    else readings[column.name].text(fields[column.name]) for column in schema.columns}
         if schema.task == "regression":
-            return features, _numbers(fields[schema.target])[:, None]
-        target = _text(fields[schema.target], self._forms[schema.target])
+            return features, readings[schema.target].numbers(fields[schema.target])[:, None]
+        target = readings[schema.target].text(fields[schema.target])
         if schema.task == "binary":
             return features, tf.cast(tf.equal(target, schema.positive_class), tf.float32)[:, None]
         # The index of the class each label is (every label is one: the counting pass saw them all).
@@ -343,14 +349,16 @@ def load_files(
               "drop": list(plan.dropped), "positive_class": positive_class, "file_format": layout.file_format,
               "shuffle_buffer": shuffle_buffer}
     return FileDataset(source=source, layout=layout, schema=schema,
-                       forms={name: _form(profiles[name]) for name in (*plan.kinds, target)}, files=files, rows=rows,
+                       readings={name: _reading(profiles[name], typing[name]) for name in (*plan.kinds, target)},
+                       files=files, rows=rows,
                        unlabelled=sum(s.unlabelled for s in stats.values()), fingerprint=digest.hexdigest(),
                        shuffle_buffer=shuffle_buffer)
 
 
-def _form(profile: ColumnProfile) -> str:
-    """How a category's or label's values become text (see `_text`), from the column's profile."""
-    return BOOLEANS if profile.categories else NUMBERS if profile.numeric else TEXT
+def _reading(profile: ColumnProfile, counted: ProfileAccumulator) -> _Reading:
+    """How the pipelines read a column, from what the counting pass saw of it."""
+    form = BOOLEANS if profile.categories else NUMBERS if profile.numeric else TEXT
+    return _Reading(form, tuple(sorted(counted.missing_texts)))
 
 
 def _decoded(values: np.ndarray) -> np.ndarray:

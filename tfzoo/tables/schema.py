@@ -3,7 +3,9 @@ statistics of the training split that the model's preprocessing uses.
 
 `check_table` types every column of a pandas frame and reports every problem of the table in one DataError;
 `fit_schema` learns the statistics (medians, means, variances, vocabularies, label values) from the training rows
-only. The schema is plain data (`to_json` / `from_json`): config.json and tfzoo.json record it, and the model's
+only. Both decide from small per-column summaries (ColumnProfile) that a pandas Series (`profile_values`) or a
+column streamed in chunks (`ProfileAccumulator`) gives, so files streamed through tf.data (`plan_table`,
+`fitted_schema`) get the decisions and statistics a frame in memory gets. The schema is plain data (`to_json` / `from_json`): config.json and tfzoo.json record it, and the model's
 `TableFeatures` layer (tfzoo.tables.features) carries it inside model.keras and the export.
 """
 from __future__ import annotations
@@ -290,6 +292,7 @@ class ProfileAccumulator:
         self.whole = self.booleans = True
         self.first: str | float | None = None
         self.odd: dict[str, None] = {}  # an ordered set
+        self.missing_texts: set[str] = set()  # the texts of NA_TEXT seen (a pipeline then checks for those alone)
         # Counts by the value as read (text or number): the merged counts first, then a chunk's each; None beyond
         # MAX_DISTINCT distinct values.
         self.counts: list[pd.Series] | None = []
@@ -300,8 +303,11 @@ class ProfileAccumulator:
 
     def add(self, values: np.ndarray) -> None:
         """The column's next values: text (an object array of str) or numbers (float64, NaN where missing)."""
-        present = values[present_mask(values)]
+        mask = present_mask(values)
+        present = values[mask]
         self.missing += len(values) - len(present)
+        if values.dtype == object and len(present) < len(values):
+            self.missing_texts.update(values[~mask].tolist())
         if values.dtype != object:
             self.booleans = False
             self._add(pd.Series(present), present)
