@@ -517,3 +517,17 @@ def test_a_streamed_median_beyond_the_sample_comes_from_a_fixed_sample(monkeypat
         assert profile.mean == pytest.approx(values.mean()) and profile.variance == pytest.approx(values.var())
     assert medians[0] == medians[1]  # the same values in the same chunks: the same sample
     assert abs(medians[0] - np.median(values)) < 0.1 * len(values)  # a uniform sample's median
+
+
+def test_a_column_is_typed_whole_across_the_files_as_pandas_types_it(tmp_path):
+    # Numbers in the training file, text in the others: a column of text, whose training values keep their text.
+    (tmp_path / "train.csv").write_text("grade,x,label\n" + "".join(f"{g},{i},{i % 2}\n"
+                                                                  for i, g in enumerate(["1.0", "2.0"] * 10)))
+    for name in ("validation", "test"):
+        (tmp_path / f"{name}.csv").write_text("grade,x,label\n" + "".join(f"{g},{i},{i % 2}\n"
+                                                                         for i, g in enumerate("ab" * 10)))
+    data = load_files(*(str(tmp_path / f"{name}.csv") for name in SPLITS), "label")
+    grade = data.schema.column("grade")
+    assert (grade.kind, grade.vocabulary) == ("categorical", ("", "1.0", "2.0"))
+    features, _ = next(iter(data.pipeline("train", 4)))
+    assert features["grade"].numpy().tolist() == [b"1.0", b"2.0", b"1.0", b"2.0"]

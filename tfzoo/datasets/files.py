@@ -325,15 +325,18 @@ def load_files(
     if layout.file_format == "csv":
         for path in every_file:
             _check_first_records(path, layout, every_file[0])
-    # Typing and checks see every row of every file; the statistics only the training files' labelled rows.
+    # The statistics come from the training files' labelled rows alone; typing and checks see every row of every
+    # file: those rows (profiled once) merged into all the others.
+    statistics = {name: ProfileAccumulator(statistics=True) for name in layout.columns}
     typing = {name: ProfileAccumulator(statistics=False) for name in layout.columns}
-    statistics = {name: ProfileAccumulator(statistics=True) for name in layout.columns if name not in drop}
-    stats = {path: _count(path, layout, target, typing, statistics if split == "train" else {})
+    stats = {path: _count(path, layout, target, statistics if split == "train" else None, typing)
              for split in SPLITS for path in files[split]}
+    for name, accumulator in typing.items():
+        accumulator.merge(statistics[name])
     profiles = {name: accumulator.profile() for name, accumulator in typing.items()}
     plan = plan_table(layout.columns, profiles, target, task=task, categorical=categorical, drop=drop,
                       positive_class=positive_class, where=f"the files {train}, {validation}, {test}")
-    schema = fitted_schema(plan, {name: statistics[name].profile() for name in (*plan.kinds, target)})
+    schema = fitted_schema(plan, {name: statistics[name].profile(typing[name]) for name in (*plan.kinds, target)})
     rows = {split: sum(stats[path].rows for path in files[split]) for split in SPLITS}
     for split in SPLITS:
         if not rows[split]:
@@ -511,10 +514,10 @@ def _check_first_records(path: str, layout: _Layout, first: str) -> None:
         raise DataError(f"{path} has a header but no data rows; add rows or leave the file out of the glob")
 
 
-def _count(path: str, layout: _Layout, target: str, typing: dict[str, ProfileAccumulator],
-           statistics: dict[str, ProfileAccumulator]) -> _FileStats:
-    """One streaming pass over a file: its rows, a digest of its records, every column's values added to `typing`
-    and the labelled rows' values to `statistics` (for the columns it holds)."""
+def _count(path: str, layout: _Layout, target: str, statistics: dict[str, ProfileAccumulator] | None,
+           typing: dict[str, ProfileAccumulator]) -> _FileStats:
+    """One streaming pass over a file: its rows, a digest of its records, and every column's values profiled: a
+    training file's labelled rows into `statistics`, every other row into `typing`."""
     dataset = layout.records(tf.constant(path), tf.constant(_compression(path))).batch(COUNT_CHUNK)
     dataset = dataset.map(lambda chunk: (tf.strings.length(chunk), tf.strings.reduce_join(chunk),
                                          layout.fields(chunk)))
@@ -537,9 +540,13 @@ def _count(path: str, layout: _Layout, target: str, typing: dict[str, ProfileAcc
                             "UTF-8") from None
         labelled = present_mask(columns[target])
         for name, values in columns.items():
-            typing[name].add(values)
-            if name in statistics:
+            if statistics is None:
+                typing[name].add(values)
+            elif labelled.all():
+                statistics[name].add(values)
+            else:
                 statistics[name].add(values[labelled])
+                typing[name].add(values[~labelled])
         rows += int(labelled.sum())
         unlabelled += int((~labelled).sum())
     if rows + unlabelled == 0:

@@ -5,8 +5,9 @@ statistics of the training split that the model's preprocessing uses.
 `fit_schema` learns the statistics (medians, means, variances, vocabularies, label values) from the training rows
 only. Both decide from small per-column summaries (ColumnProfile) that a pandas Series (`profile_values`) or a
 column streamed in chunks (`ProfileAccumulator`) gives, so files streamed through tf.data (`plan_table`,
-`fitted_schema`) get the decisions and statistics a frame in memory gets. The schema is plain data (`to_json` / `from_json`): config.json and tfzoo.json record it, and the model's
-`TableFeatures` layer (tfzoo.tables.features) carries it inside model.keras and the export.
+`fitted_schema`) get the decisions and statistics a frame in memory gets. The schema is plain data (`to_json` /
+`from_json`): config.json and tfzoo.json record it, and the model's `TableFeatures` layer (tfzoo.tables.features)
+carries it inside model.keras and the export.
 """
 from __future__ import annotations
 
@@ -343,6 +344,18 @@ class ProfileAccumulator:
         if len(self.sample) + sum(len(keys) for keys, _ in self.pending) > 2 * MEDIAN_SAMPLE:
             self._shrink()
 
+    def merge(self, other: ProfileAccumulator) -> None:
+        """Add to the typing facts what `other` saw of the same column, before this one's values: the profile then
+        types them all together, as `add` of every value in that order would. The statistics stay this one's."""
+        self.present, self.missing = self.present + other.present, self.missing + other.missing
+        self.numbers, self.infinite = self.numbers + other.numbers, self.infinite + other.infinite
+        self.whole, self.booleans = self.whole and other.whole, self.booleans and other.booleans
+        self.first = self.first if other.first is None else other.first
+        self.odd = {**other.odd, **self.odd}
+        self.missing_texts |= other.missing_texts
+        self.counts = None if self.counts is None or other.counts is None else other.counts + self.counts
+        self._merge_counts()
+
     def _merge_counts(self) -> None:
         if self.counts:
             merged = pd.concat(self.counts).groupby(level=0, sort=False).sum()
@@ -360,9 +373,12 @@ class ProfileAccumulator:
             self.threshold = float(keys.max())
         self.sample_keys, self.sample = keys, values
 
-    def profile(self) -> ColumnProfile:
-        booleans = self.booleans and self.present > 0
-        numeric = 0 < self.present == self.numbers
+    def profile(self, column: ProfileAccumulator | None = None) -> ColumnProfile:
+        """The profile of the values added; `column`: the accumulator of the whole column when this one saw a part
+        of it (the training rows), whose type then gives the texts of the values (pandas types a column whole)."""
+        typed = column or self
+        booleans = typed.booleans and typed.present > 0
+        numeric = 0 < typed.present == typed.numbers
 
         def texts(values: np.ndarray) -> np.ndarray:
             if booleans:
