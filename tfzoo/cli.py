@@ -201,16 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--target", metavar="COLUMN",
                       help="the label column of --csv or of the --*-files (the headline for text_generator)")
     data.add_argument("--categorical", metavar="COL[,COL]", type=column_list, default=(),
-                      help="columns of --csv to treat as categories although they hold numbers (codes, ids)")
+                      help="columns of the table (--csv or --*-files) to treat as categories although they hold "
+                           "numbers (codes, ids)")
     data.add_argument("--drop", metavar="COL[,COL]", type=column_list, default=(),
-                      help="columns of --csv to leave out (identifiers, names, free text, dates)")
+                      help="columns of the table (--csv or --*-files) to leave out (identifiers, names, free text, "
+                           "dates)")
     data.add_argument("--positive-class", metavar="VALUE",
-                      help="the positive class of a two-class --target, as written in the CSV (default: the second "
+                      help="the positive class of a two-class --target, as written in the table (default: the second "
                            "of the two values in sorted order, as scikit-learn)")
     data.add_argument("--train-files", metavar="GLOB",
-                      help="CSV (.csv, .csv.gz) or TFRecord (.tfrecord[.gz]) files of tf.Example streamed for "
-                           "training, e.g. 'data/train-*.csv' or gs://...; needs --validation-files, --test-files "
-                           "and --target")
+                      help="your table as CSV (.csv, .csv.gz) or TFRecord (.tfrecord[.gz]) files of tf.Example, "
+                           "streamed for training and read as --csv is (numbers, categories, missing values, labels "
+                           "of any kind), e.g. 'data/train-*.csv' or gs://...; needs --validation-files, "
+                           "--test-files and --target")
     data.add_argument("--validation-files", metavar="GLOB", help="the validation files that go with --train-files")
     data.add_argument("--test-files", metavar="GLOB",
                       help="the held-out test files that go with --train-files (evaluate and export read them)")
@@ -360,8 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tfrecords = commands.add_parser(
         "tfrecords", help="write a CSV as TFRecord shards of tf.Example for --train-files and friends",
-        description="Stream a CSV (optionally .gz) into N TFRecord files of tf.train.Example, one float feature per "
-                    "column, rows dealt round-robin; the shards appear only when all are complete. Prints their paths.")
+        description="Stream a CSV (optionally .gz) into N TFRecord files of tf.train.Example, one feature per column "
+                    "(float_list for a column of numbers, bytes_list for text; a missing value left out), rows dealt "
+                    "round-robin; the shards appear only when all are complete. Prints their paths.")
     tfrecords.add_argument("csv", metavar="CSV", help="a CSV with a header line of column names (local or gs://...)")
     tfrecords.add_argument("--out", required=True, metavar="DIR", help="folder for NAME-00000-of-0000N.tfrecord")
     tfrecords.add_argument("--shards", type=whole(1, 100_000), default=1, metavar="N",

@@ -1,20 +1,32 @@
-"""Datasets that stream from CSV (optionally gzipped) or TFRecord files of tf.train.Example through tf.data.
+"""Datasets that stream a table from CSV (optionally gzipped) or TFRecord files of tf.train.Example through tf.data.
 
-Nothing holds a whole table: loading makes one streaming pass over every file (row counts for steps per epoch,
-label checks, the fingerprint) and the pipelines read the files again, a block at a time. Every path goes
-through tf.io.gfile and tf.data, so gs:// and the other TensorFlow file systems work as local paths do.
+Nothing holds a whole table: loading makes one streaming pass over every file (the counting pass: row counts for
+steps per epoch, the table's profile, the fingerprint) and the pipelines read the files again, a block at a time.
+Every path goes through tf.io.gfile and tf.data, so gs:// and the other TensorFlow file systems work as local
+paths do.
 
-Files: one glob per split. A CSV has a header line; column `target` is the label, every other column a numeric
-feature, in header order. A TFRecord holds tf.train.Example records; feature `target` (one float or int) is the
-label, every other feature (float_list or int64_list of fixed length) goes into the input, in sorted name order.
-`.gz` names are read as gzip. Every file is checked against the first training file on its first records (the
-same columns, input width and types); a bad file raises a DataError naming the file, the row where known, and
-the fix.
+Files: one glob per split. A CSV has a header line; column `target` is the label, every other column a column of
+the table, in header order. A TFRecord holds tf.train.Example records with at most one value per feature:
+float_list or int64_list for numbers, bytes_list for text; feature `target` is the label, every other feature a
+column, in sorted name order (the features found in the first SCHEMA_ROWS records of the files, each of one type
+everywhere). `.gz` names are read as gzip. Every CSV file is checked against the first training file on its first
+records (the same header, as many fields); a bad file raises a DataError naming the file, the row where known,
+and the fix.
 
-Task: `task` when given (the CLI passes the model's task), else inferred from the target values the counting
-pass sees, as distinct values up to MAX_TRACKED_LABELS: only 0 and 1 make 'binary'; whole numbers >= 0 with at
-most MAX_INFERRED_CLASSES distinct values make 'multiclass' (num_classes = largest + 1, as `load_csv` counts);
-anything else 'regression'. Pass `task` to override the guess (e.g. counts that are a regression target).
+The table is read as `load_csv` reads one (tfzoo.tables): numbers with missing values (an empty CSV field or
+another of pandas' missing-value texts, NA_TEXT; a feature an Example lacks), categories (text, booleans, the
+columns named in `categorical`) and labels of any kind, with `drop`, `positive_class` and `task` as there. The
+counting pass profiles every column of every file (tfzoo.tables.ProfileAccumulator), so the column kinds, the
+task, the classes and every problem (reported at once, in one DataError) are the decisions `check_table` makes on
+the whole table. The statistics (medians, means, variances, vocabularies) come from the labelled rows of the
+training files alone: moments merged chunk by chunk, the median exact up to MEDIAN_SAMPLE numbers per column and
+beyond that the median of a deterministic uniform sample of that many, vocabularies by counting (a column of more
+than MAX_DISTINCT distinct values is ID-like). A declared category of numbers sees a whole number as an integer
+('7' for '7.0'), any other as written (as '%g' for float values). Rows without a target value are left out.
+
+The pipelines yield ({serving input name: [N] float32, NaN where missing, or [N] string, '' where missing}, labels)
+as DataSplits holds a table: labels float32 [N, 1] for regression (the target) and binary (1.0 for the positive
+class), int64 class indices [N] for multiclass, encoded in the graph.
 
 Multi-worker (TF_CONFIG with several chief/worker tasks): training is sharded by FILE when there are at least as
 many training files as workers and the global batch splits evenly over them: each epoch the files are shuffled
@@ -38,7 +50,7 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,35 +59,35 @@ import tensorflow as tf
 
 from tfzoo.cluster import cluster_from_tf_config
 from tfzoo.datasets.base import SPLITS, DataError, Dataset, distributable, steps_per_epoch
-from tfzoo.tasks import get_task
+from tfzoo.tables.schema import (
+    BOOLEAN_TEXT,
+    MISSING_TOKEN,
+    NA_TEXT,
+    NUMERIC,
+    ColumnProfile,
+    ProfileAccumulator,
+    TableSchema,
+    fitted_schema,
+    plan_table,
+    present_mask,
+)
 
 FORMATS = ("auto", "csv", "tfrecord")
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
-SCHEMA_ROWS = 5  # records of every file checked against the first file before any training starts
+SCHEMA_ROWS = 5  # records of every file read for the columns and checked before the counting pass
 COUNT_CHUNK = 8192  # records parsed at a time by the counting pass
 PARALLEL_FILES = 4  # files read at once (interleaved) by the pipelines
 READ_CHUNK = 1024  # records a pipeline reads from one file before turning to the next
-MAX_TRACKED_LABELS = 1001  # distinct target values remembered while counting
-MAX_INFERRED_CLASSES = 100  # more distinct whole numbers than this are taken for a regression target
+TEXT, BOOLEANS, NUMBERS = "text", "booleans", "numbers"  # the forms of a _Reading
 
 
 @dataclass(frozen=True)
-class _Schema:
-    """How to turn a file's records into (features [N, D] float32, raw target [N] float32)."""
+class _Layout:
+    """How the records of the files hold the table's columns."""
 
     file_format: str
     columns: tuple[str, ...]  # CSV: the header; TFRecord: the feature keys, sorted
-    target: str
-    lengths: tuple[int, ...] = ()  # TFRecord: values per key, in `columns` order
-    kinds: tuple[str, ...] = ()  # TFRecord: 'float_list' or 'int64_list' per key
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        if self.file_format == "csv":
-            return tuple(c for c in self.columns if c != self.target)
-        return tuple(name if length == 1 else f"{name}[{i}]"
-                     for name, length in zip(self.columns, self.lengths) if name != self.target
-                     for i in range(length))
+    kinds: tuple[str, ...] = ()  # TFRecord: 'float_list', 'int64_list' or 'bytes_list' per key
 
     def records(self, path: tf.Tensor, compression: tf.Tensor) -> tf.data.Dataset:
         """One file's raw records (CSV lines after the header, or serialized Examples)."""
@@ -83,44 +95,96 @@ class _Schema:
             return tf.data.TextLineDataset(path, compression_type=compression, buffer_size=1 << 20).skip(1)
         return tf.data.TFRecordDataset(path, compression_type=compression, buffer_size=1 << 20)
 
-    def parse(self, records: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """A batch of raw records as (features [N, D] float32, target [N] float32)."""
+    def fields(self, records: tf.Tensor) -> dict[str, tf.Tensor]:
+        """A batch of raw records as one [N] tensor per column: text (CSV fields, bytes values; '' where an
+        Example lacks the feature) or float64 numbers (NaN where it lacks one)."""
         if self.file_format == "csv":
-            # Type-only defaults make every field required: an empty field is an error, not a silent 0.
-            fields = tf.io.decode_csv(records, [tf.constant([], tf.float32)] * len(self.columns))
-            named = dict(zip(self.columns, fields))
-            features = tf.stack([named[name] for name in self.feature_names], axis=1)
-            return features, named[self.target]
-        spec = {name: tf.io.FixedLenFeature([length], tf.float32 if kind == "float_list" else tf.int64)
-                for name, length, kind in zip(self.columns, self.lengths, self.kinds)}
-        parsed = {name: tf.cast(value, tf.float32) for name, value in tf.io.parse_example(records, spec).items()}
-        features = tf.concat([parsed[name] for name in self.columns if name != self.target], axis=1)
-        return features, parsed[self.target][:, 0]
+            # String defaults: an empty field is '' (missing), and every field is read as written.
+            return dict(zip(self.columns, tf.io.decode_csv(records, [""] * len(self.columns))))
+        types = {"float_list": tf.float32, "int64_list": tf.int64, "bytes_list": tf.string}
+        parsed = tf.io.parse_example(records, {key: tf.io.RaggedFeature(types[kind])
+                                               for key, kind in zip(self.columns, self.kinds)})
+        fields = {}
+        for key, kind in zip(self.columns, self.kinds):
+            values = parsed[key] if kind == "bytes_list" else tf.cast(parsed[key], tf.float64)
+            check = tf.debugging.assert_less_equal(
+                values.row_lengths(), tf.ones([], values.row_splits.dtype),
+                message=f"feature {key!r} holds more than one value in a record; a table column holds one")
+            with tf.control_dependencies([check]):
+                default = "" if kind == "bytes_list" else math.nan
+                fields[key] = values.to_tensor(default, shape=[None, 1])[:, 0]
+        return fields
 
 
 @dataclass(frozen=True)
 class _FileStats:
     """What the counting pass learns about one file."""
 
-    rows: int
-    digest: str
-    labels: frozenset[float]  # distinct target values, up to MAX_TRACKED_LABELS
-    odd_label: float | None  # a target value that is not a whole number >= 0, if there is one
+    rows: int  # with a target value
+    unlabelled: int  # without one, left out
+    digest: str  # SHA-256 of its records
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How the pipelines read one column's values (text or float64, see `_Layout.fields`): `missing_texts`, the
+    texts of NA_TEXT the counting pass saw in it (every file was counted: no other can occur), and `form`, how they
+    become a category's or label's text (tfzoo.tables.as_text, number_texts): as they are (TEXT), as booleans
+    (BOOLEANS: 'True'/'False') or as numbers (NUMBERS: '7' for '7.0')."""
+
+    form: str
+    missing_texts: tuple[str, ...]
+
+    def missing(self, values: tf.Tensor) -> tf.Tensor:
+        if values.dtype != tf.string:
+            return tf.math.is_nan(values)
+        if not self.missing_texts:
+            return tf.zeros(tf.shape(values), tf.bool)
+        return tf.reduce_any(tf.equal(values[:, None], tf.constant(self.missing_texts)[None, :]), axis=1)
+
+    def numbers(self, values: tf.Tensor) -> tf.Tensor:
+        """A numeric column's values as float32, NaN where missing (every present text parses as a number)."""
+        if values.dtype == tf.string:
+            values = tf.strings.to_number(tf.where(self.missing(values), "nan", values), tf.float64)
+        return tf.cast(values, tf.float32)
+
+    def text(self, values: tf.Tensor) -> tf.Tensor:
+        """A category's or label's values as the text a model sees, MISSING_TOKEN where missing."""
+        missing = self.missing(values)
+        if self.form == BOOLEANS:
+            true = [written for written, value in BOOLEAN_TEXT.items() if value == "True"]
+            text = tf.where(tf.reduce_any(tf.equal(values[:, None], tf.constant(true)[None, :]), axis=1), "True",
+                            "False")
+        elif self.form == NUMBERS:
+            numbers = (values if values.dtype != tf.string
+                       else tf.strings.to_number(tf.where(missing, "0", values), tf.float64))
+            whole = tf.math.is_finite(numbers) & tf.equal(numbers, tf.round(numbers))
+            written = values if values.dtype == tf.string else tf.strings.as_string(numbers, shortest=True)
+            text = tf.where(whole, tf.strings.as_string(tf.cast(tf.where(whole, numbers, 0.0), tf.int64)), written)
+        else:
+            text = values
+        return tf.where(missing, MISSING_TOKEN, text)
 
 
 class FileDataset(Dataset):
-    """Train / validation / test streamed from files; see the module docstring for formats, order and sharding."""
+    """A table's train / validation / test streamed from files; see the module docstring for formats, the table,
+    order and sharding."""
 
-    def __init__(self, *, task: str, source: dict[str, Any], schema: _Schema, files: dict[str, tuple[str, ...]],
-                 rows: dict[str, int], num_classes: int | None, fingerprint: str, shuffle_buffer: int) -> None:
+    def __init__(self, *, source: dict[str, Any], layout: _Layout, schema: TableSchema, readings: dict[str, _Reading],
+                 files: dict[str, tuple[str, ...]], rows: dict[str, int], unlabelled: int, fingerprint: str,
+                 shuffle_buffer: int) -> None:
         self.name = "files"
-        self.task = task
+        self.task = schema.task
         self.source = source
-        self.num_classes = num_classes
-        self.feature_names = schema.feature_names
-        self.description = ", ".join(f"{split}: {len(files[split])} {schema.file_format} files, {rows[split]} rows"
-                                     for split in SPLITS) + f"; target {schema.target!r}"
-        self._schema = schema
+        self.schema = schema
+        self.num_classes = len(schema.classes) if schema.task == "multiclass" else None
+        self.feature_names = tuple(column.name for column in schema.columns)
+        self.description = (", ".join(f"{split}: {len(files[split])} {layout.file_format} files, {rows[split]} rows"
+                                      for split in SPLITS)
+                            + (f" ({unlabelled} without a target left out)" if unlabelled else "")
+                            + f"; {schema.summary()}")
+        self._layout = layout
+        self._readings = readings
         self._files = files
         self._rows = rows
         self._fingerprint = fingerprint
@@ -128,20 +192,22 @@ class FileDataset(Dataset):
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (len(self.feature_names),)
+        """The length of the encoded feature vector the core model takes (the table's columns come in raw)."""
+        return (self.schema.width,)
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 over the schema and, per file in order: name, size, row count and a SHA-256 of its parsed values
-        (computed by the counting pass, so the files are not read a second time for it)."""
+        """SHA-256 over the layout, the schema and, per file in order: name, size, row count and a SHA-256 of its
+        records (computed by the counting pass, so the files are not read a second time for it)."""
         return self._fingerprint
 
     def num_examples(self, split: str) -> int:
         return self._rows[_split(split)]
 
-    def first_features(self, split: str, count: int) -> np.ndarray:
+    def first_features(self, split: str, count: int) -> dict[str, np.ndarray]:
+        """{serving input name: [count]}: float32 for numbers, str objects for the others (as DataSplits holds)."""
         features, _ = next(iter(self.pipeline(split, count)))
-        return features.numpy()
+        return {key: _decoded(value.numpy()) for key, value in features.items()}
 
     def files(self, split: str) -> tuple[str, ...]:
         """The files of one split, sorted, as the globs matched them."""
@@ -192,23 +258,36 @@ class FileDataset(Dataset):
         compressions = tf.gather(tf.constant([_compression(path) for path in files]), order)
         # Chunks, not single records, cross the interleave and the parse: tf.data's cost is per element.
         chunks = tf.data.Dataset.from_tensor_slices((names, compressions)).interleave(
-            lambda name, compression: self._schema.records(name, compression).batch(READ_CHUNK),
+            lambda name, compression: self._layout.records(name, compression).batch(READ_CHUNK),
             cycle_length=max(cycle, 1), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        blocks = chunks.map(lambda chunk: self._labelled(*self._schema.parse(chunk)),
-                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        blocks = chunks.map(self._examples, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if seed is None:
             return blocks
 
-        def permute(block_index: tf.Tensor, block: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        def permute(block_index: tf.Tensor, block: tuple[dict[str, tf.Tensor], tf.Tensor]) -> Any:
             block_seed = tf.random.experimental.stateless_fold_in(seed, block_index)
-            order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(block[0])[0]), seed=block_seed)
-            return tf.gather(block[0], order), tf.gather(block[1], order)
+            order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(block[1])[0]), seed=block_seed)
+            return tf.nest.map_structure(lambda part: tf.gather(part, order), block)
 
         return blocks.rebatch(self._shuffle_buffer).enumerate().map(permute, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def _labelled(self, features: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Labels in the dtype and shape DataSplits uses: int64 [N] for multiclass, else float32 [N, 1]."""
-        return features, get_task(self.task).label_tensor(target)
+    def _examples(self, records: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """A chunk of raw records as (the model's inputs, labels), as DataSplits holds a table; rows without a
+        target value are left out."""
+        schema, readings = self.schema, self._readings
+        fields = self._layout.fields(records)
+        labelled = ~readings[schema.target].missing(fields[schema.target])
+        fields = {name: tf.boolean_mask(fields[name], labelled) for name in readings}
+        features = {column.input: readings[column.name].numbers(fields[column.name]) if column.kind == NUMERIC
+                    else readings[column.name].text(fields[column.name]) for column in schema.columns}
+        if schema.task == "regression":
+            return features, readings[schema.target].numbers(fields[schema.target])[:, None]
+        target = readings[schema.target].text(fields[schema.target])
+        if schema.task == "binary":
+            return features, tf.cast(tf.equal(target, schema.positive_class), tf.float32)[:, None]
+        # The index of the class each label is (every label is one: the counting pass saw them all).
+        return features, tf.argmax(tf.cast(tf.equal(target[:, None], tf.constant(schema.classes)[None, :]), tf.int32),
+                                   axis=1)
 
 
 def load_files(
@@ -218,21 +297,20 @@ def load_files(
     target: str,
     *,
     task: str | None = None,
+    categorical: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    positive_class: str | None = None,
     file_format: str = "auto",
     shuffle_buffer: int = 10_000,
     seed: int = 0,
 ) -> FileDataset:
-    """A dataset streamed from the files each glob matches (one glob per split); see the module docstring.
+    """A table streamed from the files each glob matches (one glob per split); see the module docstring.
 
     file_format is 'csv', 'tfrecord' or 'auto' (from the names: .csv[.gz], .tfrecord[s][.gz], .tfrec[.gz]).
-    task is 'regression', 'binary' or 'multiclass', or None to infer it from the target values. `seed` is kept
-    in `source` for load_dataset; the training order takes the trainer's seed. Reads every file once.
+    `task` ('regression', 'binary' or 'multiclass', None to infer it), `categorical`, `drop` and `positive_class`
+    are load_csv's. `seed` is kept in `source` for load_dataset; the training order takes the trainer's seed. Reads
+    every file once; every problem of the table is reported at once, in one DataError.
     """
-    if task is not None:
-        try:
-            get_task(task)
-        except ValueError as error:
-            raise DataError(str(error)) from None
     if file_format not in FORMATS:
         raise DataError(f"file_format must be one of {', '.join(FORMATS)}, got {file_format!r}")
     if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, int) or shuffle_buffer < 1:
@@ -243,23 +321,55 @@ def load_files(
     if len(set(formats.values())) > 1:
         raise DataError("the files mix CSV and TFRecord (" + ", ".join(f"{p}: {f}" for p, f in formats.items())
                         + "); convert them to one format (write_tfrecord_shards makes TFRecords from a CSV)")
-    first = files["train"][0]
-    schema = _read_schema(first, formats[first], target)
-    for path in every_file:
-        _check_first_records(path, schema, first)
-    stats = {path: _count(path, schema) for path in every_file}
-    task, num_classes = _task(task, target, stats)
+    layout = _read_layout(every_file, formats[every_file[0]], target)
+    if layout.file_format == "csv":
+        for path in every_file:
+            _check_first_records(path, layout, every_file[0])
+    # The statistics come from the training files' labelled rows alone; typing and checks see every row of every
+    # file: those rows (profiled once) merged into all the others.
+    statistics = {name: ProfileAccumulator(statistics=True) for name in layout.columns}
+    typing = {name: ProfileAccumulator(statistics=False) for name in layout.columns}
+    stats = {path: _count(path, layout, target, statistics if split == "train" else None, typing)
+             for split in SPLITS for path in files[split]}
+    for name, accumulator in typing.items():
+        accumulator.merge(statistics[name])
+    profiles = {name: accumulator.profile() for name, accumulator in typing.items()}
+    plan = plan_table(layout.columns, profiles, target, task=task, categorical=categorical, drop=drop,
+                      positive_class=positive_class, where=f"the files {train}, {validation}, {test}")
+    schema = fitted_schema(plan, {name: statistics[name].profile(typing[name]) for name in (*plan.kinds, target)})
     rows = {split: sum(stats[path].rows for path in files[split]) for split in SPLITS}
-    digest = hashlib.sha256(json.dumps([schema.file_format, schema.columns, schema.lengths, schema.kinds,
-                                        schema.target, task]).encode())
+    for split in SPLITS:
+        if not rows[split]:
+            raise DataError(f"the {split} files hold no row with a value of {target!r}; provide labelled rows")
+    digest = hashlib.sha256(json.dumps([layout.file_format, layout.columns, layout.kinds, schema.to_json()],
+                                       sort_keys=True).encode())
     for split in SPLITS:
         for path in files[split]:
             digest.update(json.dumps([split, path.rsplit("/", 1)[-1], tf.io.gfile.stat(path).length,
                                       stats[path].rows, stats[path].digest]).encode())
     source = {"name": "files", "seed": seed, "train": train, "validation": validation, "test": test,
-              "target": target, "task": task, "file_format": schema.file_format, "shuffle_buffer": shuffle_buffer}
-    return FileDataset(task=task, source=source, schema=schema, files=files, rows=rows, num_classes=num_classes,
-                       fingerprint=digest.hexdigest(), shuffle_buffer=shuffle_buffer)
+              "target": target, "task": schema.task, "categorical": list(dict.fromkeys(categorical)),
+              "drop": list(plan.dropped), "positive_class": positive_class, "file_format": layout.file_format,
+              "shuffle_buffer": shuffle_buffer}
+    return FileDataset(source=source, layout=layout, schema=schema,
+                       readings={name: _reading(profiles[name], typing[name]) for name in (*plan.kinds, target)},
+                       files=files, rows=rows,
+                       unlabelled=sum(s.unlabelled for s in stats.values()), fingerprint=digest.hexdigest(),
+                       shuffle_buffer=shuffle_buffer)
+
+
+def _reading(profile: ColumnProfile, counted: ProfileAccumulator) -> _Reading:
+    """How the pipelines read a column, from what the counting pass saw of it."""
+    form = BOOLEANS if profile.categories else NUMBERS if profile.numeric else TEXT
+    return _Reading(form, tuple(sorted(counted.missing_texts)))
+
+
+def _decoded(values: np.ndarray) -> np.ndarray:
+    """Text from TensorFlow (bytes) as str objects; numbers as they are. UnicodeDecodeError for bytes that are not
+    UTF-8."""
+    if values.dtype != object:
+        return values
+    return np.array([value.decode("utf-8") for value in values], dtype=object)
 
 
 def _split(split: str) -> str:
@@ -337,194 +447,161 @@ def _first_examples(path: str) -> list[tf.train.Example]:
                         "write it with tf.io.TFRecordWriter (or write_tfrecord_shards)") from None
 
 
-def _read_schema(path: str, file_format: str, target: str) -> _Schema:
-    """The schema of the first training file, which every other file must match."""
+def _read_layout(paths: Sequence[str], file_format: str, target: str) -> _Layout:
+    """The columns of the files: a CSV's are the first one's header (every other file must repeat it, see
+    `_check_first_records`); a TFRecord's the features of the first SCHEMA_ROWS records of every file, each of one
+    type everywhere and one value at most."""
+    first = paths[0]
     if file_format == "csv":
-        header = next(_csv_rows(path), None)
+        header = next(_csv_rows(first), None)
         if not header:
-            raise DataError(f"{path} is empty; a CSV needs a header line and data rows")
+            raise DataError(f"{first} is empty; a CSV needs a header line and data rows")
         if len(set(header)) != len(header):
-            raise DataError(f"{path} repeats a column name in its header {header}; give every column its own name")
-        schema = _Schema("csv", tuple(header), target)
+            raise DataError(f"{first} repeats a column name in its header {header}; give every column its own name")
+        layout = _Layout("csv", tuple(header))
     else:
-        examples = _first_examples(path)
-        if not examples:
-            raise DataError(f"{path} holds no records; write at least one tf.train.Example to it")
-        features = examples[0].features.feature
-        keys = tuple(sorted(features))
-        kinds = tuple(features[key].WhichOneof("kind") or "float_list" for key in keys)
-        lengths = tuple(len(getattr(features[key], kind).value) for key, kind in zip(keys, kinds))
-        schema = _Schema("tfrecord", keys, target, lengths, kinds)
-        bytes_keys = [key for key, kind in zip(keys, kinds) if kind == "bytes_list"]
-        if bytes_keys:
-            raise DataError(f"{path}: feature(s) {', '.join(bytes_keys)} hold bytes, not numbers; store numeric "
-                            "features as float_list or int64_list")
-        if target in keys and schema.lengths[keys.index(target)] != 1:
-            raise DataError(f"{path}: target {target!r} holds {schema.lengths[keys.index(target)]} values per "
-                            "example; it must hold one")
-    if target not in schema.columns:
-        raise DataError(f"{path} has no column {target!r}; its columns are {', '.join(schema.columns)}. "
+        kinds: dict[str, tuple[str, str]] = {}  # feature: (type, where it was first seen)
+        for path in paths:
+            examples = _first_examples(path)
+            if not examples:
+                raise DataError(f"{path} holds no records; write at least one tf.train.Example to it or leave it out")
+            for number, example in enumerate(examples, start=1):
+                for key, feature in sorted(example.features.feature.items()):
+                    kind = feature.WhichOneof("kind")
+                    if not kind:  # a feature of no type holds no value
+                        continue
+                    seen, where = kinds.setdefault(key, (kind, f"{path}, record {number}"))
+                    problem = (f"feature {key!r} is a {kind} here but a {seen} in {where}" if kind != seen
+                               else f"feature {key!r} holds {len(getattr(feature, kind).value)} values"
+                               if len(getattr(feature, kind).value) > 1 else None)
+                    if problem:
+                        raise DataError(f"{path}, record {number}: {problem}; every feature needs one type in every "
+                                        "record, and one value at most (leave it out for a missing value)")
+        layout = _Layout("tfrecord", tuple(sorted(kinds)), tuple(kinds[key][0] for key in sorted(kinds)))
+    if target not in layout.columns:
+        raise DataError(f"{first} has no column {target!r}; its columns are {', '.join(layout.columns)}. "
                         "Pass one of them as the target (--target COLUMN)")
-    if not schema.feature_names:
-        raise DataError(f"{path} has only the target column {target!r}; add at least one feature column")
-    return schema
+    if len(layout.columns) == 1:
+        raise DataError(f"{first} has only the target column {target!r}; add at least one feature column")
+    return layout
 
 
-def _bad_csv_row(row: list[str], columns: tuple[str, ...]) -> str | None:
+def _bad_csv_row(row: list[str], columns: Sequence[str]) -> str | None:
     """What is wrong with one CSV data row, or None."""
-    if len(row) != len(columns):
-        return f"has {len(row)} fields, the header {len(columns)}"
-    for column, value in zip(columns, row):
-        try:
-            number = float(value)
-        except ValueError:
-            return f"column {column!r} holds {value!r}, not a number"
-        if not math.isfinite(number):
-            return f"column {column!r} holds {value!r}, a missing or infinite value"
-    return None
+    return None if len(row) == len(columns) else f"has {len(row)} fields, the header {len(columns)}"
 
 
-CSV_FIX = "every value must be a finite number: encode categories as numbers and fill or drop missing values"
+CSV_FIX = "every row needs one field per column of the header (an empty field is a missing value)"
 
 
-def _check_first_records(path: str, schema: _Schema, first: str) -> None:
-    """The file's first records have the columns, width and types of `first` (the first training file)."""
-    if schema.file_format == "csv":
-        rows = _csv_rows(path)
-        header = next(rows, None)
-        if not header:
-            raise DataError(f"{path} is empty; a CSV needs a header line and data rows")
-        if tuple(header) != schema.columns:
-            raise DataError(f"{path} has the columns {', '.join(header)}, but {first} has "
-                            f"{', '.join(schema.columns)}; every file needs the same header")
-        count = 0
-        for count, row in enumerate(rows, start=1):
-            problem = _bad_csv_row(row, schema.columns)
-            if problem:
-                raise DataError(f"{path}, line {count + 1}: the row {problem}; {CSV_FIX}")
-            if count == SCHEMA_ROWS:
-                break
-        if count == 0:
-            raise DataError(f"{path} has a header but no data rows; add rows or leave the file out of the glob")
-        return
-    examples = _first_examples(path)
-    if not examples:
-        raise DataError(f"{path} holds no records; write at least one tf.train.Example to it or leave it out")
-    for number, example in enumerate(examples, start=1):
-        found = example.features.feature
-        layout = {key: (found[key].WhichOneof("kind"), len(getattr(found[key], found[key].WhichOneof("kind")).value)
-                        if found[key].WhichOneof("kind") else 0) for key in found}
-        expected = {key: (kind, length) for key, kind, length in zip(schema.columns, schema.kinds, schema.lengths)}
-        if layout != expected:
-            differences = sorted(f"{key}: {layout.get(key, 'missing')} here, {expected.get(key, 'absent')} in first"
-                                 for key in set(layout) | set(expected) if layout.get(key) != expected.get(key))
-            raise DataError(f"{path}, record {number}: features differ from {first} ({'; '.join(differences)}); "
-                            "every record needs the same features, types and lengths")
+def _check_first_records(path: str, layout: _Layout, first: str) -> None:
+    """A CSV file's header is the first training file's, and its first rows have as many fields."""
+    rows = _csv_rows(path)
+    header = next(rows, None)
+    if not header:
+        raise DataError(f"{path} is empty; a CSV needs a header line and data rows")
+    if tuple(header) != layout.columns:
+        raise DataError(f"{path} has the columns {', '.join(header)}, but {first} has "
+                        f"{', '.join(layout.columns)}; every file needs the same header")
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        problem = _bad_csv_row(row, layout.columns)
+        if problem:
+            raise DataError(f"{path}, line {count + 1}: the row {problem}; {CSV_FIX}")
+        if count == SCHEMA_ROWS:
+            break
+    if count == 0:
+        raise DataError(f"{path} has a header but no data rows; add rows or leave the file out of the glob")
 
 
-def _count(path: str, schema: _Schema) -> _FileStats:
-    """One streaming pass over a file: its rows, a digest of its parsed values, and what its targets look like."""
-    dataset = schema.records(tf.constant(path), tf.constant(_compression(path))).batch(COUNT_CHUNK)
-    dataset = dataset.map(schema.parse)
+def _count(path: str, layout: _Layout, target: str, statistics: dict[str, ProfileAccumulator] | None,
+           typing: dict[str, ProfileAccumulator]) -> _FileStats:
+    """One streaming pass over a file: its rows, a digest of its records, and every column's values profiled: a
+    training file's labelled rows into `statistics`, every other row into `typing`."""
+    dataset = layout.records(tf.constant(path), tf.constant(_compression(path))).batch(COUNT_CHUNK)
+    dataset = dataset.map(lambda chunk: (tf.strings.length(chunk), tf.strings.reduce_join(chunk),
+                                         layout.fields(chunk)))
     digest = hashlib.sha256()
-    rows, labels, odd_label = 0, set(), None
+    rows = unlabelled = 0
     iterator = iter(dataset)
     while True:
         try:
-            features, target = (value.numpy() for value in next(iterator))
+            lengths, joined, fields = next(iterator)
         except StopIteration:
             break
         except tf.errors.OpError as error:
-            raise _locate(path, schema, rows, error) from None
-        finite = np.isfinite(features).all(axis=1) & np.isfinite(target)
-        if not finite.all():
-            row = rows + int(np.argmin(finite)) + 1
-            where = f"line {row + 1}" if schema.file_format == "csv" else f"record {row}"
-            raise DataError(f"{path}, {where}: a missing (NaN) or infinite value; {CSV_FIX}")
-        digest.update(features.tobytes())
-        digest.update(target.tobytes())
-        rows += len(target)
-        odd = (target != np.round(target)) | (target < 0)
-        if odd_label is None and odd.any():
-            odd_label = float(target[np.argmax(odd)])
-        if len(labels) < MAX_TRACKED_LABELS:
-            labels.update(np.unique(target).tolist())
-    if rows == 0:
+            raise _locate(path, layout, rows + unlabelled, error) from None
+        digest.update(lengths.numpy().tobytes())
+        digest.update(joined.numpy())
+        try:
+            columns = {name: _decoded(values.numpy()) for name, values in fields.items()}
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: a value after row {rows + unlabelled} is not UTF-8 text; save the file as "
+                            "UTF-8") from None
+        labelled = present_mask(columns[target])
+        for name, values in columns.items():
+            if statistics is None:
+                typing[name].add(values)
+            elif labelled.all():
+                statistics[name].add(values)
+            else:
+                statistics[name].add(values[labelled])
+                typing[name].add(values[~labelled])
+        rows += int(labelled.sum())
+        unlabelled += int((~labelled).sum())
+    if rows + unlabelled == 0:
         raise DataError(f"{path} has no data rows; add rows or leave the file out of the glob")
-    return _FileStats(rows, digest.hexdigest(), frozenset(labels), odd_label)
+    return _FileStats(rows, unlabelled, digest.hexdigest())
 
 
-def _locate(path: str, schema: _Schema, offset: int, error: tf.errors.OpError) -> DataError:
+def _locate(path: str, layout: _Layout, offset: int, error: tf.errors.OpError) -> DataError:
     """A DataError for a chunk that failed to parse, naming the first bad row after `offset` where it can."""
     message = error.message.splitlines()[0] if error.message else type(error).__name__
-    if schema.file_format == "csv":
+    if layout.file_format == "csv":
         rows = _csv_rows(path)
         next(rows, None)
         for number, row in enumerate(rows, start=1):
-            if number > offset and (problem := _bad_csv_row(row, schema.columns)):
+            if number > offset and (problem := _bad_csv_row(row, layout.columns)):
                 return DataError(f"{path}, line {number + 1}: the row {problem}; {CSV_FIX}")
             if number > offset + COUNT_CHUNK:
                 break
     return DataError(f"{path}: cannot read the records after row {offset} ({message}); "
-                     "fix or rewrite the file (every record needs the features of the first file, as numbers)")
-
-
-def _task(task: str | None, target: str, stats: dict[str, _FileStats]) -> tuple[str, int | None]:
-    """The task (given, or inferred by the module docstring's rule) and class count; the task checks the labels of
-    every file (the distinct values seen, and a value that is not a class id if one was seen)."""
-    labels = set().union(*(s.labels for s in stats.values()))
-    if task is None:
-        if labels <= {0.0, 1.0}:
-            task = "binary"
-        elif all(s.odd_label is None for s in stats.values()) and len(labels) <= MAX_INFERRED_CLASSES:
-            task = "multiclass"
-        else:
-            task = "regression"
-    check = get_task(task).labels
-    try:
-        for path, file_stats in stats.items():
-            try:
-                check(_seen_labels(file_stats), target)
-            except ValueError as error:
-                raise DataError(f"{path}: {error}") from None
-        _, num_classes = check(np.array(sorted(labels)), target)
-    except ValueError as error:  # a task that reads no labels from a column
-        raise DataError(f"{error}; streamed files hold regression, binary or multiclass labels") from None
-    return task, num_classes
-
-
-def _seen_labels(stats: _FileStats) -> np.ndarray:
-    """The label values one file was seen to hold, for the task's check."""
-    return np.array(sorted(stats.labels | ({stats.odd_label} if stats.odd_label is not None else set())))
+                     "fix or rewrite the file (one value at most per feature, of the type it has in the other records)")
 
 
 def write_tfrecord_shards(csv_path: str, out_dir: str, num_shards: int) -> list[str]:
-    """Write a CSV (optionally .gz) as `num_shards` TFRecord files of tf.train.Example, one float feature per column.
+    """Write a CSV (optionally .gz) as `num_shards` TFRecord files of tf.train.Example, one feature per column: a
+    column of numbers (and missing values) as float_list, any other as bytes_list; a missing value (a text of
+    NA_TEXT) is left out of its Example.
 
-    Rows are dealt round-robin, so shards differ in size by at most one row. The file is streamed, never held;
-    each shard is written under a hidden temporary name and renamed into place when every shard is complete, so a
-    glob for the shards never matches a half-written one. Returns the shard paths.
+    The file is streamed twice, never held: once to tell the columns of numbers, once to write. Rows are dealt
+    round-robin, so shards differ in size by at most one row. Each shard is written under a hidden temporary name
+    and renamed into place when every shard is complete, so a glob for the shards never matches a half-written
+    one. Returns the shard paths.
     """
     if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
         raise DataError(f"num_shards must be a positive integer, got {num_shards!r}")
-    rows = _csv_rows(csv_path)
-    header = next(rows, None)
-    if not header:
-        raise DataError(f"{csv_path} is empty; a CSV needs a header line and data rows")
+    numbers = _number_columns(csv_path)
+    header = list(numbers)
     stem = csv_path.rsplit("/", 1)[-1].removesuffix(".gz").removesuffix(".csv")
     tf.io.gfile.makedirs(out_dir)
     finals = [f"{out_dir.rstrip('/')}/{stem}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
     temporaries = [f"{out_dir.rstrip('/')}/.{stem}-{i:05d}.tmp-{uuid.uuid4().hex}" for i in range(num_shards)]
     writers = [tf.io.TFRecordWriter(path) for path in temporaries]
+    rows = _csv_rows(csv_path)
+    next(rows)
     written = 0
     try:
         for written, row in enumerate(rows, start=1):
-            problem = _bad_csv_row(row, tuple(header))
-            if problem:
-                raise DataError(f"{csv_path}, line {written + 1}: the row {problem}; {CSV_FIX}")
-            example = tf.train.Example(features=tf.train.Features(feature={
-                name: tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-                for name, value in zip(header, row)}))
+            example = tf.train.Example()
+            for name, value in zip(header, row):
+                if value in NA_TEXT:
+                    continue
+                feature = example.features.feature[name]
+                if numbers[name]:
+                    feature.float_list.value.append(float(value))
+                else:
+                    feature.bytes_list.value.append(value.encode("utf-8"))
             writers[(written - 1) % num_shards].write(example.SerializeToString())
         for writer in writers:
             writer.close()
@@ -539,3 +616,29 @@ def write_tfrecord_shards(csv_path: str, out_dir: str, num_shards: int) -> list[
             if tf.io.gfile.exists(temporary):
                 tf.io.gfile.remove(temporary)
     return finals
+
+
+def _number_columns(csv_path: str) -> dict[str, bool]:
+    """{column: whether it holds numbers (and missing values) only}, in header order, from one pass over the CSV
+    that also checks every row's field count."""
+    rows = _csv_rows(csv_path)
+    header = next(rows, None)
+    if not header:
+        raise DataError(f"{csv_path} is empty; a CSV needs a header line and data rows")
+    profiles = [ProfileAccumulator(statistics=False) for _ in header]
+    chunk: list[list[str]] = []
+    for line, row in enumerate(rows, start=2):
+        problem = _bad_csv_row(row, header)
+        if problem:
+            raise DataError(f"{csv_path}, line {line}: the row {problem}; {CSV_FIX}")
+        chunk.append(row)
+        if len(chunk) == COUNT_CHUNK:
+            _profile_rows(profiles, chunk)
+            chunk = []
+    _profile_rows(profiles, chunk)
+    return {name: profile.profile().numeric for name, profile in zip(header, profiles)}
+
+
+def _profile_rows(profiles: list[ProfileAccumulator], rows: list[list[str]]) -> None:
+    for profile, values in zip(profiles, zip(*rows)):
+        profile.add(np.array(values, dtype=object))

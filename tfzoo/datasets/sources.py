@@ -44,9 +44,9 @@ def choose_dataset(
     (the model's default dataset). Conflicting or incomplete sources raise DataError naming the flags to pass.
     """
     text_task = get_task(task).reads_text  # --text-file, and --csv as article/headline pairs
-    if (categorical or drop or positive_class is not None) and not (csv and not text_task):
+    if (categorical or drop or positive_class is not None) and (text_task or not (csv or train_files)):
         raise DataError("--categorical, --drop and --positive-class describe the columns of a table: use them with "
-                        "--csv FILE --target COLUMN")
+                        "--csv FILE --target COLUMN or with --train-files GLOB (and the other --*-files)")
     streamed = (train_files, validation_files, test_files)
     if any(streamed):
         if not (all(streamed) and target):
@@ -54,8 +54,9 @@ def choose_dataset(
                             "--target COLUMN")
         if csv or dataset or data_dir or text_file or text_column or text_task:
             raise DataError("--train-files cannot be combined with --csv, --dataset, --data-dir or --text-file, and "
-                            "streams numeric data only (not for text_generator); pick one data source")
-        return load_files(*streamed, target, task=task, seed=seed)
+                            "streams tables only (not for text_generator); pick one data source")
+        return load_files(*streamed, target, task=task, categorical=categorical, drop=drop,
+                          positive_class=positive_class, seed=seed)
     if text_file:
         if csv or target or text_column or dataset or data_dir:
             raise DataError("--text-file cannot be combined with --dataset, --csv or --data-dir; pick one data source")

@@ -81,10 +81,6 @@ class Task(abc.ABC):
         count (None when the task has no classes); ValueError saying what the column must hold otherwise."""
         raise ValueError(f"a {self.name} task does not read its labels from a table column")
 
-    def label_tensor(self, target: tf.Tensor) -> tf.Tensor:
-        """The graph form of `labels`, for streamed data: float32 [N] -> the training labels."""
-        return target[:, None]
-
     # A task was once named by a string (ModelSpec.task == "binary"); comparing with, hashing and printing as its
     # name keeps such code working.
     def __eq__(self, other: object) -> bool:

@@ -50,6 +50,3 @@ class MulticlassClassification(PredictionTask):
                              f"{shown_values(found)}; encode the classes as integers "
                              f"(e.g. df[{target!r}].astype('category').cat.codes)")
         return values.astype(np.int64), int(found.max()) + 1
-
-    def label_tensor(self, target: tf.Tensor) -> tf.Tensor:
-        return tf.cast(target, tf.int64)
