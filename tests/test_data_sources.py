@@ -22,7 +22,7 @@ STREAMED = {"train_files": "train-*.csv", "validation_files": "val.csv", "test_f
     ("binary", {**STREAMED, "target": "y", "data_dir": "mnist"}, "--train-files cannot be combined with --csv"),
     ("binary", {**STREAMED, "target": "y", "text_file": "a.txt"}, "--train-files cannot be combined with --csv"),
     ("binary", {**STREAMED, "target": "y", "text_column": "a"}, "--train-files cannot be combined with --csv"),
-    ("language_model", {**STREAMED, "target": "y"}, "streams numeric data only (not for text_generator)"),
+    ("language_model", {**STREAMED, "target": "y"}, "streams tables only (not for text_generator)"),
     ("language_model", {"text_file": "a.txt", "csv": "t.csv"}, "--text-file cannot be combined with --dataset"),
     ("language_model", {"text_file": "a.txt", "target": "y"}, "--text-file cannot be combined with --dataset"),
     ("language_model", {"text_file": "a.txt", "text_column": "a"}, "--text-file cannot be combined with --dataset"),

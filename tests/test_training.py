@@ -116,7 +116,8 @@ def test_csv_width_sets_the_model_input(tmp_path):
     (tmp_path / "data.csv").write_text("\n".join([header, *rows]) + "\n")
     data = tfzoo.datasets.load_csv(tmp_path / "data.csv", "label", task="binary")
     result = tfzoo.train("logistic_regression", dataset=data, epochs=2, run_dir=tmp_path / "run", verbose=0)
-    assert result.model.input_shape == (None, 7)
+    assert {tensor.name: tuple(tensor.shape) for tensor in result.model.inputs} == {f"f{i}": (None,) for i in range(7)}
+    assert result.model.get_layer("logistic_regression").input_shape == (None, 7)  # the factory's model: 7 wide
 
 
 def test_evaluate_and_export_refuse_data_that_changed_since_training(tmp_path):
