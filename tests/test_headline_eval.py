@@ -13,8 +13,8 @@ from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
 from tfzoo.datasets.text import _headline_example
 from tfzoo.registry import create_model
-from tfzoo.text.task import LanguageModel
 from tfzoo.text.scores import lead
+from tfzoo.text.task import LanguageModel
 from tfzoo.text.tokenizer import END, example_headlines, example_prompts
 
 SPLITS = ("train", "val", "test")

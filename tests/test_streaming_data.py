@@ -351,7 +351,8 @@ MIXED_OPTIONS = {"categorical": ["code"], "drop": ["id"], "positive_class": "yes
 
 def mixed_csv(path: Path, rows: int = 240) -> Path:
     """A table as it comes: numbers with gaps (values float32 holds exactly; a gap is an empty field or 'NA'), a text
-    category with gaps, booleans with gaps, a numeric code declared categorical, an ID column to drop and string labels that follow the rows."""
+    category with gaps, booleans with gaps, a numeric code declared categorical, an ID column to drop and string
+    labels that follow the rows."""
     rng = np.random.default_rng(7)
     age = rng.integers(18, 80, rows)
     income = rng.integers(0, 400, rows) / 4

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import tfzoo
-from tfzoo.text.task import BitsPerByte, TokenAccuracy
 from tfzoo.text.model import TextGenerator, sinusoidal_encoding
+from tfzoo.text.task import BitsPerByte, TokenAccuracy
 from tfzoo.text.tokenizer import END, PAD, VOCAB_SIZE
 
 SMALL = {"num_layers": 2, "d_model": 32, "num_heads": 4, "ff_dim": 64, "dropout": 0.0, "max_length": 40}
