@@ -1,5 +1,5 @@
 """GPU settings for every test, and fixtures shared by the export and serving tests: one small trained run per
-registered model."""
+registered model, and one export of each."""
 from __future__ import annotations
 
 import os
@@ -41,3 +41,26 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tfz
         return runs[name]
 
     return get
+
+
+class Exports:
+    """exported(name): trained_run(name) exported by `tfzoo.export` (validated in a fresh process, as every export
+    is) to `model_base`/NAME/1, once per session; returns the version folder that export returned.
+
+    Many tests only read an export of a quickly trained model (its signatures, its answers, served or batched);
+    each export spends seconds in its fresh validating process, so they share one. The folders are read-only to
+    the tests: a test that changes an export, or serves it beside other versions, copies it first."""
+
+    def __init__(self, trained_run: Callable[[str], tfzoo.TrainResult], model_base: Path):
+        self.trained_run, self.model_base = trained_run, model_base
+        self.versions: dict[str, Path] = {}
+
+    def __call__(self, name: str) -> Path:
+        if name not in self.versions:
+            self.versions[name] = tfzoo.export(self.trained_run(name), self.model_base)
+        return self.versions[name]
+
+
+@pytest.fixture(scope="session")
+def exported(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Exports:
+    return Exports(trained_run, tmp_path_factory.mktemp("exported") / "models")

@@ -304,8 +304,8 @@ def assert_same_outputs(batched: Mapping[str, np.ndarray], unbatched: Mapping[st
 
 
 @pytest.mark.parametrize("name", tfzoo.list_models())
-def test_every_registered_model_answers_batched_as_unbatched(trained_run, tmp_path, scheduler, name):
-    version_dir = tfzoo.export(trained_run(name), tmp_path / "models")
+def test_every_registered_model_answers_batched_as_unbatched(exported, scheduler, name):
+    version_dir = exported(name)
     requests = warmup_requests(version_dir)
     assert requests, "the export wrote no warm-up requests to compare with"
     unbatched = load_servable(version_dir, name, 1, warm_up=False)
