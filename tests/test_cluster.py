@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -94,6 +95,7 @@ def test_pins_are_the_tested_dependencies_within_setup_py_bounds():
     assert pins == tested, f"{PINS} must pin exactly the runtime dependencies this suite runs with:\n{expected}"
 
 
+@pytest.mark.slow
 def test_base_image_is_the_tensorflow_setup_py_requires_and_the_suite_runs():
     args = dockerfile_args()
     assert re.search(r"^FROM tensorflow/tensorflow:\$\{TF_VERSION\}\$\{VARIANT\}$",
@@ -160,6 +162,7 @@ def flag(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
+@pytest.mark.slow
 def test_tfjob_worker_command_resumes_after_every_worker_is_killed(tmp_path):
     container = worker_container()
     # The pods see their volumes at the manifest's mount paths; here each mount is a folder of tmp_path.

@@ -29,6 +29,7 @@ def test_linear_regression_recovers_the_least_squares_coefficients(linear_run):
 
 
 # The digit models train with batches of 128, a quarter of the steps of their default 32, to keep the suite fast.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, dataset, epochs, batch_size, threshold",
     [
@@ -45,6 +46,7 @@ def test_model_learns_its_task_on_held_out_data(tmp_path, name, dataset, epochs,
     assert result.metrics["accuracy"] >= threshold, result.metrics
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"real MNIST digits not found at {SHARED_MNIST}")
 def test_mnist_cnn_reaches_97_percent_on_real_mnist(tmp_path):
     data = load_dataset("mnist", data_dir=str(SHARED_MNIST))
@@ -91,6 +93,7 @@ def test_evaluate_reproduces_the_held_out_metrics(linear_run):
         assert metrics[key] == pytest.approx(value, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path):
     def run(seed, folder):
         return tfzoo.train("binary_mlp", epochs=3, seed=seed, run_dir=tmp_path / folder, verbose=0)
