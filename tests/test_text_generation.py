@@ -94,6 +94,7 @@ def test_xla_gives_the_text_of_the_xla_free_graph(model):
         assert bool(xla_parts(graph)) == jit_compile
 
 
+@pytest.mark.slow
 def test_top_k_1_is_greedy_and_a_seed_reproduces_a_sample(model):
     greedy = generate(model, PROMPTS, max_new_tokens=20)
     assert generate(model, PROMPTS, max_new_tokens=20, temperature=1.5, top_k=1, seed=3) == greedy
