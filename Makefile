@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-fast bench clean
 
 # The stamp makes a second `make test` skip the install unless setup.py or the pins changed. The runtime
 # dependencies are held to the training image's pins (cluster/requirements.txt), so the suite tests what the
@@ -19,6 +19,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
+
+# The edit-test loop: every test but those marked slow (trainings, exports, new processes, servers; see
+# tests/conftest.py), in a few minutes.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not slow"
 
 # The benchmarks also need the `bench` extra: KerasHub for generation_speed.py, the real tables of tabular.py.
 bench: $(VENV)/.installed

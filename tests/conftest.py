@@ -1,5 +1,5 @@
 """GPU settings for every test, and fixtures shared by the export and serving tests: one small trained run per
-registered model."""
+registered model, and one export of each."""
 from __future__ import annotations
 
 import os
@@ -18,6 +18,29 @@ os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 # in TF32 (10-bit mantissa) by default. Off here and in child processes (cuBLAS/cuDNN read the variable).
 os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
 tf.config.experimental.enable_tensor_float_32_execution(False)
+
+# `make test-fast` runs `pytest -m "not slow"`: the tests that take seconds each are marked `slow`. A test that
+# uses the session's trained runs is slow by that alone (the first to ask trains every model it names, the text
+# generator for a minute). Slow tests are marked in their own files, except in these, which another change is
+# rewriting now: their slow tests are named here, by file and function.
+SLOW_FIXTURES = {"trained_run", "exported"}
+SLOW_TESTS = {
+    "test_cli.py": {"test_list_prints_every_model_with_its_task_and_dataset", "test_train_on_a_csv_from_the_command_line",
+                    "test_train_then_evaluate_from_the_command_line"},
+    "test_streaming_data.py": {"test_two_workers_train_on_eight_csv_shards_and_export",
+                               "test_cli_writes_tfrecord_shards_trains_on_them_and_refuses_incomplete_flags",
+                               "test_binary_mlp_learns_from_csv_shards_and_evaluates",
+                               "test_gzipped_csv_and_tfrecord_shards_give_the_same_examples",
+                               "test_multi_worker_training_is_sharded_by_file_with_equal_steps"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or \
+                getattr(item, "originalname", None) in SLOW_TESTS.get(item.path.name, ()):
+            item.add_marker(pytest.mark.slow)
+
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # Offline data for the models whose default dataset may need a download.
@@ -41,3 +64,26 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tfz
         return runs[name]
 
     return get
+
+
+class Exports:
+    """exported(name): trained_run(name) exported by `tfzoo.export` (validated in a fresh process, as every export
+    is) to `model_base`/NAME/1, once per session; returns the version folder that export returned.
+
+    Many tests only read an export of a quickly trained model (its signatures, its answers, served or batched);
+    each export spends seconds in its fresh validating process, so they share one. The folders are read-only to
+    the tests: a test that changes an export, or serves it beside other versions, copies it first."""
+
+    def __init__(self, trained_run: Callable[[str], tfzoo.TrainResult], model_base: Path):
+        self.trained_run, self.model_base = trained_run, model_base
+        self.versions: dict[str, Path] = {}
+
+    def __call__(self, name: str) -> Path:
+        if name not in self.versions:
+            self.versions[name] = tfzoo.export(self.trained_run(name), self.model_base)
+        return self.versions[name]
+
+
+@pytest.fixture(scope="session")
+def exported(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Exports:
+    return Exports(trained_run, tmp_path_factory.mktemp("exported") / "models")

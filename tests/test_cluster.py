@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+import tensorflow as tf
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -94,6 +96,7 @@ def test_pins_are_the_tested_dependencies_within_setup_py_bounds():
     assert pins == tested, f"{PINS} must pin exactly the runtime dependencies this suite runs with:\n{expected}"
 
 
+@pytest.mark.slow
 def test_base_image_is_the_tensorflow_setup_py_requires_and_the_suite_runs():
     args = dockerfile_args()
     assert re.search(r"^FROM tensorflow/tensorflow:\$\{TF_VERSION\}\$\{VARIANT\}$",
@@ -103,11 +106,9 @@ def test_base_image_is_the_tensorflow_setup_py_requires_and_the_suite_runs():
                      if Requirement(line).name == "tensorflow"]
     assert tensorflow.specifier.contains(args["TF_VERSION"]), (args["TF_VERSION"], str(tensorflow))
     assert pinned_versions()["tensorflow"] == args["TF_VERSION"]
-    # The image's own build-time check, run in this environment: the TensorFlow that imports is the base's.
-    imported = subprocess.run([sys.executable, "-c", "import tensorflow as tf; print(tf.__version__)"],
-                              capture_output=True, text=True, timeout=120)
-    assert imported.returncode == 0, imported.stderr[-2000:]
-    assert imported.stdout.split()[-1] == args["TF_VERSION"]
+    # The image's own build-time check (`python -c "import tensorflow as tf; print(tf.__version__)"`), asked of this
+    # process, which imported TensorFlow from this environment as that command would: the base's TensorFlow.
+    assert tf.__version__ == args["TF_VERSION"]
 
 
 def test_manifest_names_the_image_the_docs_build_and_push():
@@ -160,6 +161,7 @@ def flag(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
+@pytest.mark.slow
 def test_tfjob_worker_command_resumes_after_every_worker_is_killed(tmp_path):
     container = worker_container()
     # The pods see their volumes at the manifest's mount paths; here each mount is a folder of tmp_path.

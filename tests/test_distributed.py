@@ -94,6 +94,7 @@ def test_auto_picks_by_what_is_configured(monkeypatch):
 
 # --------------------------------------------------------------------------------------------- training paths
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["CPU", pytest.param("GPU", marks=NEEDS_A_GPU)])
 def test_strategy_run_loop_gives_the_same_weights_as_fit(device):
     # One named device for both paths: under the default strategy, Keras turns XLA on for fit on a GPU ("auto").
@@ -144,6 +145,7 @@ def test_training_order_depends_on_seed_and_epoch_only():
     assert sum(1 for _ in data.training_pipeline(64, seed=5, epochs=range(0, 1))) == steps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", ["CPU", pytest.param("GPU", marks=NEEDS_A_GPU)])
 def test_mirrored_matches_one_device(tmp_path, device):
     """Mirrored on 2 logical CPUs (on any machine), or on 2 GPUs (1 where there is one), against one such device:
@@ -186,6 +188,7 @@ def test_mirrored_matches_one_device(tmp_path, device):
     assert out["mnist_mlp"]["accuracy"] >= 0.8 and out["binary_mlp"]["accuracy"] >= 0.7  # both learned, past chance
 
 
+@pytest.mark.slow
 def test_mixed_precision_computes_in_half_precision_with_float32_variables_and_outputs(tmp_path):
     result = tfzoo.train("binary_mlp", mixed_precision=True, run_dir=tmp_path / "run", verbose=0)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
@@ -204,6 +207,7 @@ def test_mixed_precision_computes_in_half_precision_with_float32_variables_and_o
     assert json.loads((tmp_path / "run" / "config.json").read_text())["mixed_precision"] is True
 
 
+@pytest.mark.slow
 def test_jit_compile_trains_to_the_same_place(tmp_path):
     plain = tfzoo.train("logistic_regression", epochs=3, run_dir=tmp_path / "plain", verbose=0)
     jitted = tfzoo.train("logistic_regression", epochs=3, jit_compile=True, run_dir=tmp_path / "xla", verbose=0)
@@ -213,6 +217,7 @@ def test_jit_compile_trains_to_the_same_place(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- checkpoints
 
+@pytest.mark.slow
 def test_resume_after_sigkill_continues_to_the_last_epoch(tmp_path):
     run_dir = tmp_path / "run"
     killed = run_python("""
@@ -274,6 +279,7 @@ def launch(run_dir: Path, tmp_root: Path, *train_args: str) -> subprocess.Popen:
         env={**os.environ, "TMPDIR": str(tmp_root), "CUDA_VISIBLE_DEVICES": ""})
 
 
+@pytest.mark.slow
 def test_two_real_workers_train_and_only_the_chief_writes(tmp_path):
     run_dir, tmp_root = tmp_path / "run", tmp_path / "tmp"
     tmp_root.mkdir()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -62,11 +63,12 @@ def wait_for_version(client: Client, name: str, version: int, seconds: float = 6
 
 
 @pytest.fixture(scope="module")
-def served(trained_run, tmp_path_factory):
-    """Every registered model exported to one base and served by `tfzoo serve`'s ModelServer."""
+def served(exported, tmp_path_factory):
+    """Every registered model exported (the session's export of its trained run, copied) to one base and served by
+    `tfzoo serve`'s ModelServer."""
     base = tmp_path_factory.mktemp("models")
     for name in tfzoo.list_models():
-        tfzoo.export(trained_run(name), base)
+        shutil.copytree(exported(name), base / name / "1")
     config = write_serving_configs(base, tmp_path_factory.mktemp("config"))["models.config"]
     with ModelServer(ServerOptions(model_config_file=str(config), port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)) as server:
         rest = Client("127.0.0.1", server.rest_api_port, protocol="rest")

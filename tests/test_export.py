@@ -44,11 +44,11 @@ def held_out(run: tfzoo.TrainResult) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", tfzoo.list_models())
-def test_every_model_exports_named_signatures_that_validate(name, trained_run, tmp_path):
+def test_every_model_exports_named_signatures_that_validate(name, trained_run, exported):
     run = trained_run(name)
-    version_dir = tfzoo.export(run, tmp_path / "models")
-    assert version_dir == tmp_path / "models" / name / "1"
-    assert [p.name for p in (tmp_path / "models" / name).iterdir()] == ["1"]  # no staging left behind
+    version_dir = exported(name)  # tfzoo.export(run, exported.model_base), shared with the serving tests
+    assert version_dir == exported.model_base / name / "1"
+    assert [p.name for p in (exported.model_base / name).iterdir()] == ["1"]  # no staging left behind
     assert tfzoo.validate(version_dir).ok
 
     signature = read_meta_graph(version_dir).signature_def["serving_default"]
@@ -125,8 +125,9 @@ def test_a_copied_version_validates_alone_and_fails_when_it_differs_from_the_tra
     assert "max |served - trained|" in report.render()
 
 
-def test_validate_reports_what_is_wrong_and_exits_1(trained_run, tmp_path, capsys):
-    version_dir = tfzoo.export(trained_run("linear_regression"), tmp_path / "models")
+def test_validate_reports_what_is_wrong_and_exits_1(exported, tmp_path, capsys):
+    version_dir = tmp_path / "models" / "linear_regression" / "1"
+    shutil.copytree(exported("linear_regression"), version_dir)
     (version_dir / "assets.extra" / "tf_serving_warmup_requests").unlink()
     assert main(["validate", str(version_dir)]) == 1
     out = capsys.readouterr().out
@@ -155,9 +156,9 @@ def test_graphs_that_need_xla_are_flagged(tmp_path):
         assert bool(flagged) == jit_compile and all("jit_compile" in part for part in flagged), flagged
 
 
-def test_image_bytes_signature_decodes_png_and_jpeg_of_any_size(trained_run, tmp_path):
+def test_image_bytes_signature_decodes_png_and_jpeg_of_any_size(trained_run, exported):
     run = trained_run("mnist_cnn")
-    loaded = tf.saved_model.load(str(tfzoo.export(run, tmp_path)), tags=["serve"])
+    loaded = tf.saved_model.load(str(exported("mnist_cnn")), tags=["serve"])
     images = np.clip(np.rint(held_out(run)[:6]), 0, 255).astype(np.uint8)
     png = [tf.io.encode_png(image[..., None]).numpy() for image in images]
     by_bytes = loaded.signatures["predict_image_bytes"](image_bytes=tf.constant(png))
@@ -193,8 +194,8 @@ def png(width: int, height: int, rows: int = 0) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def test_image_bytes_signature_refuses_too_many_pixels_before_decoding(trained_run, tmp_path):
-    version_dir = tfzoo.export(trained_run("mnist_cnn"), tmp_path)
+def test_image_bytes_signature_refuses_too_many_pixels_before_decoding(exported):
+    version_dir = exported("mnist_cnn")
     ops = graph_ops(read_meta_graph(version_dir))
     assert not non_core_ops(ops) and not xla_parts(read_meta_graph(version_dir))
     assert not {op for op in ops if "PyFunc" in op}

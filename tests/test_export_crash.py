@@ -53,6 +53,12 @@ def kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
+def go(process: subprocess.Popen) -> None:
+    """Let a process started to wait for a line on stdin go on."""
+    process.stdin.write(b"go\n")
+    process.stdin.flush()
+
+
 def wait_for(found: Callable[[], object], process: subprocess.Popen, point: str):
     """Poll until found() is truthy and return it; fail if the process ends first (the point was never hit)."""
     while not (value := found()):
@@ -82,6 +88,13 @@ def versions(model_dir: Path) -> list[str]:
 def test_exports_killed_at_each_point_leave_nothing_and_a_retry_publishes_once(run, tmp_path, start, capsys):
     base, model_dir = tmp_path / "models", tmp_path / "models" / "logistic_regression"
     export_cli = [sys.executable, "-m", "tfzoo", "export", str(run.run_dir), "--model-base", str(base)]
+    # The exports of steps 2 and 3 start now and wait for a line on stdin before they export: each new process
+    # spends seconds importing TensorFlow, and that can overlap with the steps before theirs.
+    validator = start([sys.executable, "-c", "import sys; from tfzoo.cli import main; sys.stdin.readline(); "
+                                             "sys.exit(main(sys.argv[1:]))", *export_cli[3:]], stdin=subprocess.PIPE)
+    code = (f"import sys, tfzoo; sys.stdin.readline(); tfzoo.export({str(run.run_dir)!r}, {str(base)!r}); "
+            "sys.stdin.read()")
+    publisher = start([sys.executable, "-c", code], stdin=subprocess.PIPE)
 
     # 1. Stopped while it writes the SavedModel: alive, so its staging folder must survive other exports.
     writer = start(export_cli)
@@ -89,8 +102,9 @@ def test_exports_killed_at_each_point_leave_nothing_and_a_retry_publishes_once(r
     os.killpg(writer.pid, signal.SIGSTOP)
     assert not (first / "1" / "assets.extra" / "tfzoo.json").exists()  # hit: staging half written
 
-    # 2. Another export runs meanwhile and is killed while its fresh process validates the staged export.
-    validator = start(export_cli)
+    # 2. Another export (`tfzoo export`'s main, in a process of its own) runs meanwhile and is killed while its fresh
+    # process validates the staged export.
+    go(validator)
     wait_for(lambda: any("tfzoo.export.validate" in command for command in child_commands(validator.pid)), validator,
              "validating")
     kill(validator)
@@ -100,8 +114,7 @@ def test_exports_killed_at_each_point_leave_nothing_and_a_retry_publishes_once(r
     kill(writer)  # now the first export dies where it stood, half written
 
     # 3. Killed after the rename: the version is published, the process still dies with -9.
-    code = f"import sys, tfzoo; tfzoo.export({str(run.run_dir)!r}, {str(base)!r}); sys.stdin.read()"
-    publisher = start([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    go(publisher)
     wait_for(lambda: (model_dir / "1").exists(), publisher, "publishing version 1")
     kill(publisher)
     assert publisher.returncode == -signal.SIGKILL and versions(model_dir) == ["1"]  # hit: after the rename

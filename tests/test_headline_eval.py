@@ -73,6 +73,7 @@ def test_lead_takes_the_first_words_as_written():
     assert lead("", 3) == lead("Some text", 0) == ""
 
 
+@pytest.mark.slow
 def test_evaluate_reports_headline_and_lead_scores(tmp_path, headlines, capsys):
     run = tfzoo.train("text_generator", dataset="python_docs_headlines", epochs=4, run_dir=tmp_path / "run",
                       verbose=0, learning_rate=3e-3, **TINY)

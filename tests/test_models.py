@@ -4,6 +4,8 @@ from model_checks import check_registered_model
 
 import tfzoo
 
+pytestmark = pytest.mark.slow  # each model trains, and its export validates in a new process
+
 
 @pytest.mark.parametrize("name", tfzoo.list_models())
 def test_registered_model_passes_the_model_checks(name, tmp_path):

@@ -117,6 +117,7 @@ def uninterrupted(tmp_path_factory):
     return train(tmp_path_factory.mktemp("uninterrupted") / "run", checkpoint_every=None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill", KILLS)
 def test_a_killed_run_resumes_to_the_uninterrupted_steps_and_weights(killed_runs, uninterrupted, kill):
     run_dir = killed_runs[kill]
@@ -140,6 +141,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_steps_and_weights(killed_runs
         assert history.loc[position[0], ["loss", "accuracy"]].isna().all()
 
 
+@pytest.mark.slow
 def test_two_workers_killed_mid_epoch_restart_with_the_same_arguments_and_finish_the_run(killed_runs,
                                                                                          uninterrupted):
     run_dir = killed_runs["multi_worker"]
@@ -157,6 +159,7 @@ def test_two_workers_killed_mid_epoch_restart_with_the_same_arguments_and_finish
     assert not [p for p in run_dir.parent.iterdir() if p.name.startswith("tfzoo-worker-")]
 
 
+@pytest.mark.slow
 def test_the_same_command_line_with_resume_continues_a_killed_run(tmp_path, capsys):
     run_dir = tmp_path / "run"
     command = ["train", "binary_mlp", "--dataset", "synthetic_binary", "--run-dir", str(run_dir), "--epochs", "8",
@@ -214,6 +217,7 @@ def test_counts_out_of_range_are_refused(tmp_path, argument, value, message):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_data_and_settings_and_uses_the_stored_ones_when_left_out(tmp_path):
     run_dir = tmp_path / "run"
     train(run_dir, None)

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # each test runs scripts in new processes that import TensorFlow
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 

@@ -84,6 +84,7 @@ def server(slow_model: Path) -> Iterator[tuple[int, int]]:
         end(process)
 
 
+@pytest.mark.slow
 def test_sigterm_answers_every_request_in_flight_on_both_protocols(slow_model):
     process, rest_port, grpc_port = start_slow_server(slow_model)
     try:
@@ -105,6 +106,7 @@ def test_sigterm_answers_every_request_in_flight_on_both_protocols(slow_model):
         end(process)
 
 
+@pytest.mark.slow
 def test_32_clients_opening_a_connection_per_request_get_no_resets(server):
     rest_port, _ = server
     failures: list[str] = []
@@ -123,6 +125,7 @@ def test_32_clients_opening_a_connection_per_request_get_no_resets(server):
     assert failures == []
 
 
+@pytest.mark.slow
 def test_32_clients_on_keep_alive_connections_get_no_errors(server):
     rest_port, _ = server
     failures: list[str] = []

@@ -451,6 +451,7 @@ def test_new_version_is_served_without_restart(server: ModelServer, model_base: 
 
 # ---------------------------------------------------------------------------------------------- SIGTERM
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly(tmp_path: Path, exports: dict[str, Path]) -> None:
     shutil.copytree(exports["affine_v1"], tmp_path / "live" / "1")
     config = _write_config(tmp_path / "models.config", [{"name": "live", "base_path": tmp_path / "live"}])

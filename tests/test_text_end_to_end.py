@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 
 import keras
@@ -15,7 +16,7 @@ import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
 from tfzoo.datasets.bigram import bigram_bits_per_byte
-from tfzoo.export.saved_model import read_meta_graph, write_saved_model
+from tfzoo.export.saved_model import read_meta_graph
 from tfzoo.serving.client import Client
 from tfzoo.serving.config import write_serving_configs
 from tfzoo.serving.server import ModelServer, ServerOptions
@@ -53,12 +54,10 @@ def write_news(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def served_text(trained_run, tmp_path_factory):
-    """The quickly trained text generator as a SavedModel version folder, served by `tfzoo serve`'s ModelServer."""
+def served_text(exported, tmp_path_factory):
+    """The quickly trained text generator's export (the session's, copied), served by `tfzoo serve`'s ModelServer."""
     base = tmp_path_factory.mktemp("models")
-    run = trained_run("text_generator")
-    functions = tfzoo.get_spec("text_generator").task.serving_functions(run.model)
-    write_saved_model(run.model, functions, base / "text_generator" / "1")
+    shutil.copytree(exported("text_generator"), base / "text_generator" / "1")
     config = write_serving_configs(base, tmp_path_factory.mktemp("config"))["models.config"]
     with ModelServer(ServerOptions(model_config_file=str(config), port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)) as server:
         with Client("127.0.0.1", server.port, protocol="grpc") as grpc:
@@ -89,6 +88,7 @@ def test_the_learning_rate_warms_up_and_decays_over_the_run(trained_run):
     assert saved.optimizer.get_config()["learning_rate"]["config"] == schedule
 
 
+@pytest.mark.slow
 def test_a_headline_model_learns_training_headlines_by_heart(tmp_path):
     data = load_dataset("headline_csv", path=str(write_news(tmp_path / "news.csv")), text_column="article",
                         target="headline", max_length=160, validation_fraction=0.1, test_fraction=0.1)
@@ -103,6 +103,7 @@ def test_a_headline_model_learns_training_headlines_by_heart(tmp_path):
     assert generated == [articles[article] for article in trained_articles]
 
 
+@pytest.mark.slow
 def test_training_flags_choose_the_text_data(tmp_path, capsys):
     small = ["-p", "num_layers=1", "-p", "d_model=32", "-p", "num_heads=2", "-p", "ff_dim=32", "--epochs", "1"]
     news = str(write_news(tmp_path / "news.csv"))

@@ -51,6 +51,7 @@ def biased_model(token: int, bias: float) -> tf.keras.Model:
     return model
 
 
+@pytest.mark.slow
 def test_cached_and_uncached_greedy_decoding_give_the_same_tokens(model):
     budget = tf.fill([len(PROMPTS)], 30)
     tokens, lengths = prompt_tokens(tf.constant(PROMPTS), budget, max_length=64, headline=False)
@@ -71,6 +72,7 @@ def test_cached_and_uncached_greedy_decoding_give_the_same_tokens(model):
         assert generate(model, PROMPTS, **controls) == generate(model, PROMPTS, **controls, use_cache=False)
 
 
+@pytest.mark.slow
 def test_xla_gives_the_text_of_the_xla_free_graph(model):
     """The token loop compiled with XLA (generate's default) picks the tokens the XLA-free graph picks: the same
     greedy text, and the same seeded samples, since both sample with the same uniforms, drawn outside XLA (only
@@ -92,6 +94,7 @@ def test_xla_gives_the_text_of_the_xla_free_graph(model):
         assert bool(xla_parts(graph)) == jit_compile
 
 
+@pytest.mark.slow
 def test_top_k_1_is_greedy_and_a_seed_reproduces_a_sample(model):
     greedy = generate(model, PROMPTS, max_new_tokens=20)
     assert generate(model, PROMPTS, max_new_tokens=20, temperature=1.5, top_k=1, seed=3) == greedy
@@ -102,12 +105,14 @@ def test_top_k_1_is_greedy_and_a_seed_reproduces_a_sample(model):
     assert generate(model, PROMPTS, max_new_tokens=20, temperature=1.5, top_p=0.0, seed=5) == greedy  # nucleus of 1
 
 
+@pytest.mark.slow
 def test_each_prompt_of_a_batch_gets_what_it_would_get_alone(model):
     batch = generate(model, PROMPTS, max_new_tokens=25, temperature=1.0, top_p=0.9, seed=11)
     assert batch == [generate(model, [prompt], max_new_tokens=25, temperature=1.0, top_p=0.9, seed=11)[0]
                      for prompt in PROMPTS]
 
 
+@pytest.mark.slow
 def test_generation_stops_at_the_end_token_and_after_max_new_tokens():
     assert generate(biased_model(END, 1e4), PROMPTS, max_new_tokens=30) == [""] * len(PROMPTS)
     always_a = biased_model(ord("a"), 1e4)
@@ -128,11 +133,13 @@ def test_a_long_prompt_keeps_its_end_or_a_headline_article_its_beginning():
     assert tokens[0, 31] == SEPARATOR and (tokens[0, 32:].numpy() == PAD).all()
 
 
+@pytest.mark.slow
 def test_unicode_prompts_and_invalid_bytes_give_valid_text():
     texts = generate(biased_model(0xE4, 1e4), ["中文新闻标题：", "日本語"], max_new_tokens=5, **OFF)
     assert texts == ["\ufffd" * 5] * 2  # lone lead bytes of a 3-byte character, each replaced
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_new_prompt_lengths_and_batch_sizes_do_not_retrace(model, jit_compile):
     # With jit_compile, XLA compiles the traced token loop once per batch size; the graph is traced once.
@@ -146,6 +153,7 @@ def test_new_prompt_lengths_and_batch_sizes_do_not_retrace(model, jit_compile):
     assert generation_functions(model, jit_compile=not jit_compile) is not functions
 
 
+@pytest.mark.slow
 def test_hard_caps_hold_whatever_is_asked(model):
     assert generate(biased_model(ord("a"), 1e4), ["x"], max_new_tokens=10**6, **OFF) == ["a" * 62]  # context caps it
     controls = {name: tf.fill([2], tf.constant(DEFAULTS[name], dtype)) for name, dtype in CONTROLS.items()}
@@ -209,6 +217,7 @@ def repeated_ngrams(prompt: str, text: str, n: int) -> list[str]:
             if whole[end - n:end] in {whole[e - n:e] for e in range(n, end)}]
 
 
+@pytest.mark.slow
 def test_no_repeat_ngram_leaves_no_repeated_ngram_in_greedy_or_sampled_text():
     model = letters_model()
     prompts = ["abcab", "x", "the the the"]
@@ -222,6 +231,7 @@ def test_no_repeat_ngram_leaves_no_repeated_ngram_in_greedy_or_sampled_text():
             assert [repeated_ngrams(p, t, n) for p, t in zip(prompts, texts)] == [[]] * len(prompts), (n, sampling)
 
 
+@pytest.mark.slow
 def test_a_long_prompt_is_read_from_its_end_for_a_language_model_and_its_start_for_a_headline_model():
     start, end = "0123456789" * 2000, "and this is the end of a long prompt, the last bytes it has"  # 20 KB, then 59
     lm, headline = letters_model(), letters_model(headline=True)
@@ -289,6 +299,7 @@ def rest_generate(port: int, inputs: dict[str, list], model: str = "lm") -> tupl
         return error.code, json.loads(error.read())
 
 
+@pytest.mark.slow
 def test_a_served_request_with_an_out_of_range_control_gets_a_400_whose_first_line_names_it(served):
     port, _ = served
     good = {"prompt": ["a", "b"], **{name: [value] * 2 for name, value in DEFAULTS.items()}}
@@ -307,6 +318,7 @@ def test_a_served_request_with_an_out_of_range_control_gets_a_400_whose_first_li
                                                               "per request]")
 
 
+@pytest.mark.slow
 def test_an_empty_batch_gets_no_texts(served):
     port, grpc = served
     assert rest_generate(port, {"prompt": [], **{name: [] for name in CONTROLS}}) == (200, {"outputs": []})
@@ -321,6 +333,7 @@ def budget_message(prompts: int, tokens: int, budget: int = 1024) -> str:
     return f"max_tokens_per_request {budget} exceeded: {prompts} prompts x {tokens} new tokens = {prompts * tokens} "
 
 
+@pytest.mark.slow
 def test_a_request_over_the_token_budget_is_refused_in_one_line_and_one_at_it_runs(model):
     functions = generation_functions(model, max_tokens_per_request=1024)
     assert generation_functions(model, max_tokens_per_request=1024) is functions  # compiled once per budget too
@@ -359,6 +372,7 @@ def train_tiny_text_generator(tmp_path) -> tfzoo.TrainResult:
     return tfzoo.train("text_generator", dataset=data, epochs=1, run_dir=tmp_path / "run", verbose=0, **SMALL)
 
 
+@pytest.mark.slow
 def test_the_export_flag_sets_the_budget_of_the_exported_graph_and_tfzoo_json(tmp_path, capsys):
     run = train_tiny_text_generator(tmp_path)
     base = tmp_path / "models"
@@ -405,6 +419,7 @@ def test_only_a_language_model_export_takes_its_serving_options(trained_run, tmp
     assert not base.exists()
 
 
+@pytest.mark.slow
 def test_an_xla_export_validates_and_is_served_only_with_xla_cpu_compilation_enabled(model, tmp_path, capsys):
     texts = ["The cat sat on the mat.", "def f(x): return x", "Hello world", "Numbers: 1 2 3"]
     examples = np.stack([np.pad(text_tokens(text), (0, 32 - len(text))) for text in texts])

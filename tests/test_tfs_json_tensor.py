@@ -102,6 +102,7 @@ def test_single_unnamed_tensor():
 
 
 # json_tensor_test.cc:87 TEST(JsontensorTest, DeeplyNestedWellFormed)
+@pytest.mark.slow
 def test_deeply_nested_well_formed():
     body = '{"instances":[1], "nested":' + "[" * 500000 + "]" * 500000 + "}"
     request, _ = predict(body, infos(default=types_pb2.DT_INT32))
@@ -109,6 +110,7 @@ def test_deeply_nested_well_formed():
 
 
 # json_tensor_test.cc:104 TEST(JsontensorTest, DeeplyNestedMalformed)
+@pytest.mark.slow
 def test_deeply_nested_malformed():
     body = '{"signature_name":' + "[" * 500000 + "]" * 500000 + "}"
     assert_invalid(predict_error(body, infos(default=types_pb2.DT_INT32)), "key must be a string value")

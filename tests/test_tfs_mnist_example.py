@@ -254,6 +254,7 @@ def test_rest_predict_classify_and_grpc_agree(server: tuple[int, int], grpc_answ
     assert error_rate(classify_classes[:, 0], digits["y_test"]) < MAX_ERROR_RATE
 
 
+@pytest.mark.slow
 def test_tensor_content_serialization(mnist_model: dict[str, Any], digits: dict[str, np.ndarray],
                                       grpc_answers: list[predict_pb2.PredictResponse]) -> None:
     # --enable_serialization_as_tensor_content: the same scores, in tensor_content; the typed float_val that

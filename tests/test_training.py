@@ -28,15 +28,18 @@ def test_linear_regression_recovers_the_least_squares_coefficients(linear_run):
     np.testing.assert_allclose(bias, solution[-1], atol=0.05)
 
 
-# The digit models train with batches of 128, a quarter of the steps of their default 32, to keep the suite fast.
+# The digit models train with batches of 128, a quarter of the steps of their default 32, to keep the suite fast,
+# and for 15 and 20 epochs: measured on digits' test split after each epoch, mnist_mlp stays at 0.967-0.986 from
+# epoch 10 to 30 (0.978 at 15) and mnist_cnn at 0.978-0.994 from epoch 13 to 30 (0.989 at 20).
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, dataset, epochs, batch_size, threshold",
     [
         ("logistic_regression", None, None, None, 0.90),
         ("binary_mlp", None, None, None, 0.90),
         ("lstm_classifier", None, 8, None, 0.90),
-        ("mnist_mlp", "digits", 30, 128, 0.95),
-        ("mnist_cnn", "digits", 30, 128, 0.97),
+        ("mnist_mlp", "digits", 15, 128, 0.95),
+        ("mnist_cnn", "digits", 20, 128, 0.97),
     ],
 )
 def test_model_learns_its_task_on_held_out_data(tmp_path, name, dataset, epochs, batch_size, threshold):
@@ -45,6 +48,7 @@ def test_model_learns_its_task_on_held_out_data(tmp_path, name, dataset, epochs,
     assert result.metrics["accuracy"] >= threshold, result.metrics
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"real MNIST digits not found at {SHARED_MNIST}")
 def test_mnist_cnn_reaches_97_percent_on_real_mnist(tmp_path):
     data = load_dataset("mnist", data_dir=str(SHARED_MNIST))
@@ -91,6 +95,7 @@ def test_evaluate_reproduces_the_held_out_metrics(linear_run):
         assert metrics[key] == pytest.approx(value, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path):
     def run(seed, folder):
         return tfzoo.train("binary_mlp", epochs=3, seed=seed, run_dir=tmp_path / folder, verbose=0)

@@ -28,6 +28,8 @@ from tfzoo.serving.config import write_serving_configs
 from tfzoo.serving.layout import ASSETS_EXTRA
 from tfzoo.serving.server import server_process
 
+pytestmark = pytest.mark.slow  # real processes throughout: trainings, exports, validations, a server
+
 PLUGIN_DIR = Path(__file__).resolve().parent / "user_plugin"  # user_models.py and user_models-0.1.dist-info/
 MATCHES_LINE = re.compile(r"^\s+(ok|FAIL)\s+matches the trained model:", re.M)
 
