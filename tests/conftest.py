@@ -19,26 +19,15 @@ os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
 tf.config.experimental.enable_tensor_float_32_execution(False)
 
-# `make test-fast` runs `pytest -m "not slow"`: the tests that take seconds each are marked `slow`. A test that
-# uses the session's trained runs is slow by that alone (the first to ask trains every model it names, the text
-# generator for a minute). Slow tests are marked in their own files, except in these, which another change is
-# rewriting now: their slow tests are named here, by file and function.
-SLOW_FIXTURES = {"trained_run", "exported"}
-SLOW_TESTS = {
-    "test_cli.py": {"test_list_prints_every_model_with_its_task_and_dataset", "test_train_on_a_csv_from_the_command_line",
-                    "test_train_then_evaluate_from_the_command_line"},
-    "test_streaming_data.py": {"test_two_workers_train_on_eight_csv_shards_and_export",
-                               "test_cli_writes_tfrecord_shards_trains_on_them_and_refuses_incomplete_flags",
-                               "test_binary_mlp_learns_from_csv_shards_and_evaluates",
-                               "test_gzipped_csv_and_tfrecord_shards_give_the_same_examples",
-                               "test_multi_worker_training_is_sharded_by_file_with_equal_steps"},
-}
+# `make test-fast` runs `pytest -m "not slow"`: the tests that take seconds each are marked `slow` in their own
+# files. A test that uses the session's trained runs, or a module's `tfzoo serve` process (`server`), is slow by that
+# alone (the first to ask trains every model it names, the text generator for a minute).
+SLOW_FIXTURES = {"trained_run", "exported", "server"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or \
-                getattr(item, "originalname", None) in SLOW_TESTS.get(item.path.name, ()):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 

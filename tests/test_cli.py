@@ -19,6 +19,7 @@ def tfzoo_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "tfzoo", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_list_prints_every_model_with_its_task_and_dataset():
     result = tfzoo_cli("list")
     assert result.returncode == 0, result.stderr
@@ -35,6 +36,7 @@ def test_every_command_has_help(command, capsys):
     assert exit_info.value.code == 0 and f"usage: tfzoo {command}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_from_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
     trained = tfzoo_cli("train", "logistic_regression", "--epochs", "3", "--seed", "3", "--run-dir", str(run_dir),
@@ -53,6 +55,7 @@ def test_train_then_evaluate_from_the_command_line(tmp_path):
     assert json.loads(evaluated.stdout) == pytest.approx(printed, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_train_on_a_csv_from_the_command_line(tmp_path):
     lines = ["a,b,c,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2},{int(i % 7 > 3)}" for i in range(200)]
     (tmp_path / "table.csv").write_text("\n".join(lines) + "\n")

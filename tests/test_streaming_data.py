@@ -127,6 +127,7 @@ def test_source_rebuilds_it_and_the_fingerprint_follows_the_content(streamed, cs
     assert load_files(moved["train"], moved["validation"], moved["test"], "label").fingerprint != streamed.fingerprint
 
 
+@pytest.mark.slow
 def test_gzipped_csv_and_tfrecord_shards_give_the_same_examples(binary, streamed, tmp_path):
     gz = write_shards(binary, tmp_path / "gz", gz=True)
     zipped = load_files(gz["train"], gz["validation"], gz["test"], "label")
@@ -265,6 +266,7 @@ def worker_rows(data: FileDataset, monkeypatch, workers: int, batch_size: int) -
     return rows
 
 
+@pytest.mark.slow
 def test_multi_worker_training_is_sharded_by_file_with_equal_steps(streamed, monkeypatch):
     size = streamed.num_examples("train")
     shares = worker_rows(streamed, monkeypatch, 2, 64)
@@ -284,6 +286,7 @@ def test_multi_worker_training_is_sharded_by_file_with_equal_steps(streamed, mon
 
 # ------------------------------------------------------------------------------------------ training and export
 
+@pytest.mark.slow
 def test_binary_mlp_learns_from_csv_shards_and_evaluates(streamed, tmp_path):
     result = tfzoo.train("binary_mlp", dataset=streamed, epochs=4, batch_size=64, learning_rate=0.03,
                          run_dir=tmp_path / "run", verbose=0)
@@ -293,6 +296,7 @@ def test_binary_mlp_learns_from_csv_shards_and_evaluates(streamed, tmp_path):
     assert tfzoo.evaluate(tmp_path / "run", verbose=0) == pytest.approx(result.metrics, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_writes_tfrecord_shards_trains_on_them_and_refuses_incomplete_flags(binary, tmp_path, capsys):
     globs = {}
     for split in SPLITS:
@@ -318,6 +322,7 @@ def test_cli_writes_tfrecord_shards_trains_on_them_and_refuses_incomplete_flags(
     assert json.loads(capsys.readouterr().out)["accuracy"] >= 0.85
 
 
+@pytest.mark.slow
 def test_two_workers_train_on_eight_csv_shards_and_export(streamed, csv_globs, tmp_path):
     run_dir, tmp_root = tmp_path / "run", tmp_path / "tmp"
     tmp_root.mkdir()
@@ -457,6 +462,7 @@ def test_tfrecord_shards_of_the_table_give_the_same_schema(mixed, mixed_tfrecord
     np.testing.assert_array_equal(np.sort(labels.numpy().ravel()), np.sort(in_memory.y_test.ravel()))
 
 
+@pytest.mark.slow
 def test_a_model_trains_on_streamed_tfrecords_of_a_table_and_takes_raw_columns(mixed_tfrecords, tmp_path):
     data = choose_dataset(task="binary", target="label", train_files=mixed_tfrecords["train"],
                           validation_files=mixed_tfrecords["validation"], test_files=mixed_tfrecords["test"],

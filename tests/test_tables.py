@@ -97,6 +97,7 @@ def test_target_that_does_not_fit_the_task_says_which_model_to_use(tmp_path, col
     assert "regression" in str(error.value) or "logistic_regression" in str(error.value)
 
 
+@pytest.mark.slow
 def test_bad_table_from_the_cli_exits_2_and_writes_no_run_dir(tmp_path, cars_csv):
     run_dir = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "tfzoo", "train", "linear_regression", "--csv", str(cars_csv),
@@ -150,6 +151,7 @@ def test_numeric_classes_sort_as_numbers(tmp_path):
     assert data.task == "multiclass" and data.schema.classes == ("1", "2", "10") and data.num_classes == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["binary_mlp", "logistic_regression"])
 def test_several_classes_train_as_multiclass_on_the_binary_models(tmp_path, weather_csv, model):
     data = load_csv(weather_csv, "weather", task="binary", drop=["date"])
@@ -168,6 +170,7 @@ def test_several_classes_train_as_multiclass_on_the_binary_models(tmp_path, weat
 
 # --- regression whatever the target's scale ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_regression_trains_in_the_targets_own_units_whatever_its_scale(tmp_path, cars_csv):
     frame = pd.read_csv(cars_csv)
     scores = []
@@ -193,6 +196,7 @@ def cars_export(tmp_path_factory: pytest.TempPathFactory, cars_csv: Path) -> tup
     return tfzoo.export(result.run_dir, root / "models", name="cars"), result
 
 
+@pytest.mark.slow
 def test_schema_is_recorded_in_the_model_config_and_export(cars_export):
     version, result = cars_export
     config = json.loads((result.run_dir / "config.json").read_text())
@@ -205,6 +209,7 @@ def test_schema_is_recorded_in_the_model_config_and_export(cars_export):
     assert "regress" in exported["signatures"]
 
 
+@pytest.mark.slow
 def test_served_table_agrees_with_the_model_on_every_api(cars_export):
     version, result = cars_export
     schema = table_schema(result.model)
@@ -241,6 +246,7 @@ def test_served_table_agrees_with_the_model_on_every_api(cars_export):
         np.testing.assert_allclose(served, expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_served_classifier_answers_labels_and_classify(tmp_path, weather_csv):
     data = load_csv(weather_csv, "weather", task="binary", drop=["date"])
     result = tfzoo.train("logistic_regression", dataset=data, epochs=2, run_dir=tmp_path / "run", verbose=0)
