@@ -1,7 +1,7 @@
 """Data-parallel scaling of mnist_cnn training: default vs mirrored (2 logical CPUs) vs 2 local workers.
 
 Each configuration trains in its own fresh process(es) through `tfzoo.train` on the same data (real MNIST
-digits when ../shared/data/mnist-t10k is here, else scikit-learn's digits), same global batch and epochs.
+digits from tests/data/mnist-t10k), same global batch and epochs.
 Steady-state samples/second counts epochs 2..N (epoch 1 holds graph tracing and, for workers, cluster set-up).
 Scaling efficiency = (samples/s with N replicas / samples/s of default) / N. On one machine the replicas
 share the same CPU cores, so this measures tfzoo's distribution overhead, not a cluster's speed-up.
@@ -22,7 +22,7 @@ from epoch_timer import EpochTimer
 
 from tfzoo.cluster import local_tf_configs
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
+MNIST_T10K = Path(__file__).resolve().parents[1] / "tests" / "data" / "mnist-t10k"  # the real MNIST test set
 
 
 def measure(strategy: str, epochs: int, batch_size: int, run_dir: str) -> None:
@@ -34,7 +34,7 @@ def measure(strategy: str, epochs: int, batch_size: int, run_dir: str) -> None:
     import tfzoo
     from tfzoo.datasets import load_dataset
 
-    data = load_dataset("mnist", data_dir=str(SHARED_MNIST)) if SHARED_MNIST.is_dir() else load_dataset("digits")
+    data = load_dataset("mnist", data_dir=str(MNIST_T10K))
     timer = EpochTimer()
     tfzoo.train("mnist_cnn", dataset=data, epochs=epochs, batch_size=batch_size, strategy=resolved,
                 run_dir=run_dir, callbacks=[timer], verbose=0)

@@ -26,13 +26,13 @@ from epoch_timer import EpochTimer
 import tfzoo
 from tfzoo.datasets import DataSplits, load_dataset
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
+MNIST_T10K = Path(__file__).resolve().parents[1] / "tests" / "data" / "mnist-t10k"  # the real MNIST test set
 
 
 def benchmark_data(epoch_size: int) -> DataSplits:
-    """Real digits (the shared MNIST t10k files when here, else scikit-learn's), training split repeated to
+    """Real digits (the MNIST t10k files in tests/data), training split repeated to
     `epoch_size` images so an epoch is as long as one over MNIST's 60,000 training images."""
-    data = load_dataset("mnist", data_dir=str(SHARED_MNIST)) if SHARED_MNIST.is_dir() else load_dataset("digits")
+    data = load_dataset("mnist", data_dir=str(MNIST_T10K))
     repeats = -(-epoch_size // len(data.x_train))
     x_train = np.tile(data.x_train, (repeats, 1, 1))[:epoch_size]
     y_train = np.tile(data.y_train, repeats)[:epoch_size]

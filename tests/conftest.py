@@ -31,7 +31,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Real data shipped with the tests (sources and licences in tests/data/README.md).
+TEST_DATA = Path(__file__).resolve().parent / "data"
+MNIST_T10K = TEST_DATA / "mnist-t10k"  # the real MNIST test set, IDX files
+TF_SERVING_TESTDATA = TEST_DATA / "tf-serving-testdata"  # TF Serving's own test SavedModels and configs
 # Offline data for the models whose default dataset may need a download.
 OFFLINE_DATASET = {"mnist_mlp": "digits", "mnist_cnn": "digits"}
 # Models whose defaults are slow or teach too little in 2 epochs: quick settings that learn (not converge) in a

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TF_SERVING_TESTDATA
 
 import tfzoo
 from tfzoo.cli import main
@@ -93,10 +94,8 @@ def test_unknown_dataset_and_strategy_are_rejected_by_argparse(capsys, flag, val
     assert f"invalid choice: '{value}'" in capsys.readouterr().err
 
 
-TF_SERVING_TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-serving-testdata"
 
 
-@pytest.mark.skipif(not TF_SERVING_TESTDATA.is_dir(), reason=f"TF Serving test data not found at {TF_SERVING_TESTDATA}")
 def test_serving_config_writes_three_files_that_parse(tmp_path, capsys):
     base = tmp_path / "models"
     shutil.copytree(TF_SERVING_TESTDATA / "saved_model_half_plus_two_2_versions", base / "half_plus_two")

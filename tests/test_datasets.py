@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import MNIST_T10K
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
@@ -17,8 +18,6 @@ from tfzoo.datasets import DataError, DataSplits, list_datasets, load_csv, load_
 from tfzoo.datasets.splits import split_indices
 from tfzoo.datasets.synthetic import regression_coefficients
 
-MNIST_T10K = Path(__file__).resolve().parents[2] / "shared/data/mnist-t10k"
-needs_t10k = pytest.mark.skipif(not MNIST_T10K.is_dir(), reason=f"real MNIST test files not found at {MNIST_T10K}")
 T10K_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
@@ -64,8 +63,6 @@ def assert_disjoint(data: DataSplits) -> None:
 def options(name: str, tmp_path: Path) -> dict:
     """load_dataset options that make dataset `name` loadable here."""
     if name == "mnist":
-        if not MNIST_T10K.is_dir():
-            pytest.skip(f"real MNIST test files not found at {MNIST_T10K}")
         return {"data_dir": str(MNIST_T10K)}
     if name == "csv":
         return {"path": str(good_csv(tmp_path / "data.csv")), "target": "label", "task": "binary"}
@@ -229,7 +226,6 @@ def test_digits_are_mnist_like():
 
 # --- IDX files and MNIST -----------------------------------------------------------------------------------------
 
-@needs_t10k
 def test_read_idx_on_the_real_mnist_test_files(tmp_path):
     images = read_idx(MNIST_T10K / "t10k-images-idx3-ubyte.gz")
     labels = read_idx(MNIST_T10K / "t10k-labels-idx1-ubyte.gz")
@@ -264,7 +260,6 @@ def test_read_idx_rejects_damaged_files(tmp_path, corrupt, message):
         read_idx(bad)
 
 
-@needs_t10k
 def test_mnist_from_the_t10k_folder_is_a_fixed_8000_2000_split():
     data = load_mnist(MNIST_T10K, seed=0)
     assert data.x_train.shape == (7200, 28, 28) and data.x_val.shape == (800, 28, 28)

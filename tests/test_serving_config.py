@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import TF_SERVING_TESTDATA
 
 from tfzoo.serving.config import (
     DEFAULT_METRICS_PATH,
@@ -21,10 +22,7 @@ from tfzoo.serving.config import (
 
 REPO = Path(__file__).resolve().parents[1]
 SERVING = REPO / "serving"
-TESTDATA = REPO.parent / "shared" / "data" / "tf-serving-testdata"
-needs_testdata = pytest.mark.skipif(
-    not TESTDATA.is_dir(), reason=f"TF Serving's test fixtures are not at {TESTDATA} (shared data, not shipped)"
-)
+TESTDATA = TF_SERVING_TESTDATA
 
 # Every flag of tensorflow_model_server, as main.cc (tensorflow/serving, 2.20+) declares them.
 TF_SERVING_FLAGS = {
@@ -58,7 +56,6 @@ def make_base(root: Path, models: dict[str, list[int]]) -> Path:
 
 # ------------------------------------------------------------------------------------------- discover_models
 
-@needs_testdata
 def test_discover_models_reads_tf_serving_fixtures():
     assert discover_models(TESTDATA) == {
         "saved_model_half_plus_three": [123],
@@ -160,7 +157,6 @@ def test_build_model_config_names_the_problem(tmp_path, options, message):
         build_model_config(base, **options)
 
 
-@needs_testdata
 def test_tf_serving_good_model_config_parses_and_bad_one_is_rejected():
     good = parse_model_config((TESTDATA / "good_model_config.txt").read_text())
     assert [(c.name, c.model_platform) for c in good.model_config_list.config] == [
@@ -218,7 +214,6 @@ def test_render_batching_config_refuses_what_tf_serving_would(options, message):
         render_batching_config(**options)
 
 
-@needs_testdata
 def test_tf_serving_batching_fixture_passes_the_checker():
     params = parse_batching_config((TESTDATA / "batching_config.txt").read_text())
     assert (
@@ -265,7 +260,6 @@ def test_render_monitoring_config():
             render_monitoring_config(bad)
 
 
-@needs_testdata
 def test_tf_serving_monitoring_fixture_passes_the_checker():
     config = parse_monitoring_config((TESTDATA / "monitoring_config.txt").read_text())
     assert (config.prometheus_config.enable, config.prometheus_config.path) == (True, DEFAULT_METRICS_PATH)

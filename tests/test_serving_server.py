@@ -26,6 +26,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import TF_SERVING_TESTDATA
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -37,8 +38,7 @@ from tensorflow_serving.apis import (
 from tfzoo.serving.server import ModelServer, ServerOptions, free_port
 
 REPO = Path(__file__).resolve().parents[1]
-TESTDATA = REPO.parent / "shared" / "data" / "tf-serving-testdata"
-needs_testdata = pytest.mark.skipif(not TESTDATA.is_dir(), reason=f"TF Serving's test data is not at {TESTDATA}")
+TESTDATA = TF_SERVING_TESTDATA
 TWO_VERSIONS = "saved_model_half_plus_two_2_versions"  # named as in TF Serving's metadata fixture for it
 
 
@@ -119,18 +119,15 @@ def server(model_base: Path, exports: dict[str, Path]) -> Iterator[ModelServer]:
         {"name": "live", "base_path": model_base / "live"},
         {"name": "strings", "base_path": model_base / "strings"},
         {"name": "broken", "base_path": model_base / "broken"},
+        {"name": "default", "base_path": TESTDATA / "saved_model_half_plus_two_cpu"},
+        {
+            "name": TWO_VERSIONS,
+            "base_path": TESTDATA / TWO_VERSIONS,
+            "extra": "    model_version_policy { all {} }\n"
+            '    version_labels { key: "stable" value: 123 }\n'
+            '    version_labels { key: "canary" value: 124 }\n',
+        },
     ]
-    if TESTDATA.is_dir():
-        models += [
-            {"name": "default", "base_path": TESTDATA / "saved_model_half_plus_two_cpu"},
-            {
-                "name": TWO_VERSIONS,
-                "base_path": TESTDATA / TWO_VERSIONS,
-                "extra": "    model_version_policy { all {} }\n"
-                '    version_labels { key: "stable" value: 123 }\n'
-                '    version_labels { key: "canary" value: 124 }\n',
-            },
-        ]
     config = _write_config(model_base / "models.config", models)
     options = ServerOptions(model_config_file=str(config), port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2)
     with ModelServer(options) as running:
@@ -198,7 +195,6 @@ def assert_serving(server: ModelServer) -> None:
 
 # -------------------------------------------------------------------------------------------------- gRPC
 
-@needs_testdata
 def test_grpc_predict_equals_rest(server: ModelServer, channel: grpc.Channel) -> None:
     # An empty signature name is answered as serving_default (predict_util.cc:97: MakeModelSpec gets the resolved
     # name); TF Serving's own tests always name it.
@@ -262,7 +258,6 @@ def test_grpc_metadata_needs_the_signature_def_field(channel: grpc.Channel) -> N
 
 # ------------------------------------------------------------------------------- versions and labels
 
-@needs_testdata
 def test_versions_and_labels_route_to_their_version(server: ModelServer, channel: grpc.Channel) -> None:
     _, status = rest(server, "GET", f"/v1/models/{TWO_VERSIONS}")
     assert [(s["version"], s["state"]) for s in status["model_version_status"]] == [
@@ -289,7 +284,6 @@ def test_versions_and_labels_route_to_their_version(server: ModelServer, channel
     assert [s.version for s in grpc_status(channel, TWO_VERSIONS, "stable").model_version_status] == [124, 123]
 
 
-@needs_testdata
 def test_classify_and_regress_follow_labels(server: ModelServer) -> None:
     # :classify and :regress route by version and label as :predict does (http_rest_api_handler.cc); the TF1
     # fixture's classify_x_to_y and regress_x_to_y both answer 0.5 * x + 2.

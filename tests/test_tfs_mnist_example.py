@@ -18,24 +18,22 @@ import json
 import threading
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SHARED_DATA
+from conftest import MNIST_T10K
 from tensorflow.core.framework import types_pb2
 from tensorflow.python.ops import lookup_ops
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tfzoo.datasets import load_dataset
 from tfzoo.datasets.mnist import IDX_FILES, read_idx
 from tfzoo.serving.server import server_process
 
 v1 = tf.compat.v1
-MNIST_DIR = SHARED_DATA / "mnist-t10k"
+MNIST_DIR = MNIST_T10K
 TRAIN_IMAGES = 8000
 HELD_OUT = 300
 TRAINING_STEPS = 400  # mnist_saved_model.py's --training_iteration (default 1000), batches of 50
@@ -47,27 +45,13 @@ TIE = 1e-4  # images whose two best in-process scores are closer than this may r
 
 # ------------------------------------------------------------------------------------------------ data and model
 
-def _mnist_files() -> tuple[Path, Path] | None:
-    for suffix in (".gz", ""):
-        images = MNIST_DIR / (IDX_FILES["test_images"] + suffix)
-        labels = MNIST_DIR / (IDX_FILES["test_labels"] + suffix)
-        if images.is_file() and labels.is_file():
-            return images, labels
-    return None
-
-
 @pytest.fixture(scope="module")
 def digits() -> dict[str, np.ndarray]:
     """Flattened [N, 784] float32 images in [0, 1] (as mnist_input_data.py gives them) and int labels."""
-    files = _mnist_files()
-    if files is not None:
-        images = read_idx(files[0]).reshape(-1, 784).astype(np.float32) / 255.0
-        labels = read_idx(files[1]).astype(np.int64)
-        train, test = slice(0, TRAIN_IMAGES), slice(TRAIN_IMAGES, TRAIN_IMAGES + HELD_OUT)
-        return {"x_train": images[train], "y_train": labels[train], "x_test": images[test], "y_test": labels[test]}
-    splits = load_dataset("digits")  # MNIST-like 28x28, 0-255: the fallback when the shared data is absent
-    return {"x_train": splits.x_train.reshape(-1, 784) / 255.0, "y_train": splits.y_train,
-            "x_test": splits.x_test.reshape(-1, 784)[:HELD_OUT] / 255.0, "y_test": splits.y_test[:HELD_OUT]}
+    images = read_idx(MNIST_DIR / (IDX_FILES["test_images"] + ".gz")).reshape(-1, 784).astype(np.float32) / 255.0
+    labels = read_idx(MNIST_DIR / (IDX_FILES["test_labels"] + ".gz")).astype(np.int64)
+    train, test = slice(0, TRAIN_IMAGES), slice(TRAIN_IMAGES, TRAIN_IMAGES + HELD_OUT)
+    return {"x_train": images[train], "y_train": labels[train], "x_test": images[test], "y_test": labels[test]}
 
 
 @pytest.fixture(scope="module")

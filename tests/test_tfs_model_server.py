@@ -52,7 +52,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tfs_models
-from conftest import SHARED_DATA
+from conftest import TF_SERVING_TESTDATA
 from google.protobuf import any_pb2, json_format
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
@@ -79,7 +79,7 @@ from tfzoo.serving.server import (
     server_process,
 )
 
-TESTDATA = SHARED_DATA / "tf-serving-testdata"
+TESTDATA = TF_SERVING_TESTDATA
 HALF_PLUS_TWO = TESTDATA / "saved_model_half_plus_two_cpu"  # _GetSavedModelBundlePath
 HALF_PLUS_THREE = TESTDATA / "saved_model_half_plus_three"  # _GetSavedModelHalfPlusThreePath
 TWO_VERSIONS = "saved_model_half_plus_two_2_versions"  # kTestModelName of http_rest_api_handler_test.cc
@@ -89,7 +89,6 @@ MISSING_LABEL = "Version_Nonexistent"  # kNonexistentModelVersionLabel
 RPC_TIMEOUT = 20.0  # tensorflow_model_server_test.py's
 RELOAD_DEADLINE = 30.0  # seconds a config change may take to be served (TF Serving's test sleeps 10)
 
-needs_testdata = pytest.mark.skipif(not TESTDATA.is_dir(), reason=f"TF Serving's test data is not at {TESTDATA}")
 
 
 # ================================================================================================= helpers
@@ -212,8 +211,6 @@ def handler_base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     """Two versions (123, 124) of half_plus_two: tfs_models' build of TensorFlow's cc/saved_model/testdata/
     half_plus_two (kTestModelBasePath) copied to both, or TF Serving's saved_model_half_plus_two_2_versions."""
     if request.param == "tf_serving_testdata":
-        if not TESTDATA.is_dir():
-            pytest.skip(f"TF Serving's test data is not at {TESTDATA}")
         return TESTDATA / TWO_VERSIONS
     base = tmp_path_factory.mktemp("half_plus_two")
     tfs_models.half_plus_two(base / str(VERSION))
@@ -377,7 +374,6 @@ def two_versions_metadata(handler_base: Path) -> dict:
 
 
 # http_rest_api_handler_test.cc:515 GetModelMetadata
-@needs_testdata
 def test_handler_get_model_metadata(handler: RestApi, handler_base: Path) -> None:
     assert process(handler, "GET", f"/v1/models/{TWO_VERSIONS}/metadata") == (200, two_versions_metadata(handler_base))
 
@@ -407,8 +403,6 @@ def test_rest_api_over_http(http_handler: str, path: str, body: Any, status: int
 def default_server() -> Iterator[tuple[int, int]]:
     """RunServer('default', _GetSavedModelBundlePath()) (tensorflow_model_server_test_base.py:138): `tfzoo serve` in
     a child process with its flags; yields (REST port, gRPC port)."""
-    if not TESTDATA.is_dir():
-        pytest.skip(f"TF Serving's test data is not at {TESTDATA}")
     with server_process("--model_name=default", f"--model_base_path={HALF_PLUS_TWO}",
                         "--rest_api_timeout_in_ms=5000") as ports:
         yield ports
@@ -571,7 +565,6 @@ def test_get_model_metadata_rest(default_rest: str) -> None:
 # --enable_serialization_as_tensor_content (main.cc:312, server.cc:327): Predict's outputs in tensor_content
 # (predict_util.cc:183 kAsProtoContent) instead of the typed fields of the default (predict_util.cc:177
 # kAsProtoField); REST answers are the same JSON either way.
-@needs_testdata
 def test_serialization_as_tensor_content_vs_typed_fields(default_stubs: tuple, default_rest: str) -> None:
     request = predict_request(specify_output=False)
     request.inputs["x"].float_val[:] = [2.0, 3.0]
@@ -600,8 +593,6 @@ def test_serialization_as_tensor_content_vs_typed_fields(default_stubs: tuple, d
 def config_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int, Path]]:
     """RunServer(None, None, model_config_file=good_model_config.conf, model_config_file_poll_period=1): yields
     (REST port, gRPC port, the config file)."""
-    if not TESTDATA.is_dir():
-        pytest.skip(f"TF Serving's test data is not at {TESTDATA}")
     config = tmp_path_factory.mktemp("config") / "good_model_config.conf"
     config.write_text(good_model_config())
     with server_process(f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1") as (rest, port):
@@ -641,7 +632,6 @@ def test_model_config_reload(config_server: tuple[int, int, Path],
 
 
 # tensorflow_model_server_test.py:370 testModelConfigReloadWithZeroPollPeriod: the config file is read once.
-@needs_testdata
 def test_model_config_reload_with_zero_poll_period(tmp_path: Path) -> None:
     config = tmp_path / "model_config.txt"
     config.write_text(CONFIG_TEMPLATE.format(name="half_plus_two", model_path=HALF_PLUS_TWO))
@@ -658,7 +648,6 @@ def test_model_config_reload_with_zero_poll_period(tmp_path: Path) -> None:
 
 
 # tensorflow_model_server_test.py:300 testBadModelConfig: the server refuses to start, naming the config's type.
-@needs_testdata
 def test_bad_model_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", f"--model_config_file={TESTDATA / 'bad_model_config.txt'}", "--port=1"]) != 0
     error = capsys.readouterr().err
@@ -667,7 +656,6 @@ def test_bad_model_config(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # tensorflow_model_server_test.py:309 testBadModelConfig's exact text.
-@needs_testdata
 def test_bad_model_config_message_is_tf_servings(capsys: pytest.CaptureFixture[str]) -> None:
     main(["serve", f"--model_config_file={TESTDATA / 'bad_model_config.txt'}", "--port=1"])
     assert "Error parsing text-format tensorflow.serving.ModelServerConfig" in capsys.readouterr().err
@@ -687,7 +675,6 @@ def _config_list(*models: tuple[str, Path], labels: dict[str, int] | None = None
 
 # model_service_impl.cc:44 HandleReloadConfigRequest: a ModelConfigList replaces the served models (ServerCore::
 # ReloadConfig: added ones are loaded, removed ones unloaded, labels take effect); the answer's status is OK.
-@needs_testdata
 def test_handle_reload_config_request() -> None:
     with ModelServer(ServerOptions(model_name="half_plus_two", model_base_path=str(HALF_PLUS_TWO), port=0)) as server:
         channel, prediction, model = grpc_stubs(server.port)
@@ -709,7 +696,6 @@ def test_handle_reload_config_request() -> None:
 
 # model_service_impl.cc:66 HandleReloadConfigRequest: any other ServerModelConfig kind is INVALID_ARGUMENT;
 # server_core.cc:124 ValidateModelConfigList: a model listed twice is refused (and nothing changes).
-@needs_testdata
 def test_handle_reload_config_request_errors() -> None:
     with ModelServer(ServerOptions(model_name="half_plus_two", model_base_path=str(HALF_PLUS_TWO), port=0)) as server:
         channel, prediction, model = grpc_stubs(server.port)
@@ -730,7 +716,6 @@ def test_handle_reload_config_request_errors() -> None:
 
 # server_core.cc:574 UpdateModelVersionLabelMap: a label naming a version that is not available is refused
 # (FAILED_PRECONDITION), unless --allow_version_labels_for_unavailable_models.
-@needs_testdata
 def test_handle_reload_config_request_label_for_unavailable_version() -> None:
     with ModelServer(ServerOptions(model_name="half_plus_two", model_base_path=str(HALF_PLUS_TWO), port=0)) as server:
         channel, _, model = grpc_stubs(server.port)
@@ -744,7 +729,6 @@ def test_handle_reload_config_request_label_for_unavailable_version() -> None:
 
 # tensorflow_model_server_test_base.py:218 RunServer(batching_parameters_file=...): --enable_batching with TF
 # Serving's batching_config.txt starts and serves (tfzoo runs the requests unbatched).
-@needs_testdata
 def test_batching_flags_are_accepted() -> None:
     options = ServerOptions(model_name="default", model_base_path=str(HALF_PLUS_TWO), port=0, enable_batching=True,
                             batching_parameters_file=str(TESTDATA / "batching_config.txt"))

@@ -38,7 +38,7 @@ import grpc
 import numpy as np
 import pytest
 import tfs_models
-from conftest import SHARED_DATA
+from conftest import TF_SERVING_TESTDATA
 from google.protobuf import json_format
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import (
@@ -56,7 +56,7 @@ from tfzoo.serving.manager import ModelManager, ServingOptions, model_config
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.servable import Servable, load_servable
 
-TESTDATA = SHARED_DATA / "tf-serving-testdata"
+TESTDATA = TF_SERVING_TESTDATA
 MODEL = "test_model"  # kTestModelName
 VERSION = 123  # kTestModelVersion
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -184,13 +184,10 @@ def _built(tmp_path_factory: pytest.TempPathFactory, builder: Callable[[Path], P
 @pytest.fixture(scope="module", params=["built", "tf_serving_testdata"])
 def half_plus_two_base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Base path of half_plus_two (version 123): tfs_models' build of TensorFlow's, or TF Serving's own
-    saved_model_half_plus_two_cpu (no classify_x2_to_y3 signature) from the shared test data."""
+    saved_model_half_plus_two_cpu (no classify_x2_to_y3 signature) from tests/data."""
     if request.param == "built":
         return _built(tmp_path_factory, tfs_models.half_plus_two, "half_plus_two")
-    base = TESTDATA / "saved_model_half_plus_two_cpu"
-    if not base.is_dir():
-        pytest.skip(f"TF Serving's test data is not at {TESTDATA}")
-    return base
+    return TESTDATA / "saved_model_half_plus_two_cpu"
 
 
 @pytest.fixture(scope="module")

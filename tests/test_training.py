@@ -1,16 +1,15 @@
 """tfzoo.train / tfzoo.evaluate: every model learns its task, and the run dir holds what the README promises."""
 import csv
 import json
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import MNIST_T10K
 
 import tfzoo
 from tfzoo.datasets import load_dataset
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +48,8 @@ def test_model_learns_its_task_on_held_out_data(tmp_path, name, dataset, epochs,
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"real MNIST digits not found at {SHARED_MNIST}")
 def test_mnist_cnn_reaches_97_percent_on_real_mnist(tmp_path):
-    data = load_dataset("mnist", data_dir=str(SHARED_MNIST))
+    data = load_dataset("mnist", data_dir=str(MNIST_T10K))
     assert len(data.x_test) == 2000
     result = tfzoo.train("mnist_cnn", dataset=data, epochs=8, batch_size=128, run_dir=tmp_path / "run", verbose=0)
     assert result.metrics["accuracy"] >= 0.97, result.metrics
