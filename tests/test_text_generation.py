@@ -438,7 +438,7 @@ def test_an_xla_export_validates_and_is_served_only_with_xla_cpu_compilation_ena
 
     prompts = ["The", "A much longer prompt, with punctuation."]
     with ModelServer(serve_options("--xla_cpu_compilation_enabled=true")) as server, \
-            Client("127.0.0.1", server.port, protocol="grpc") as client:
+            Client("127.0.0.1", server.port, protocol="grpc", timeout=120) as client:  # XLA compiles at the first call
         served = client.predict("lm", {"prompt": np.array([p.encode() for p in prompts], dtype=object)})
         assert [text.decode() for text in served["text"]] == generate(model, prompts, jit_compile=False)
     with ModelServer(serve_options()) as server, Client("127.0.0.1", server.port, protocol="grpc") as client:
