@@ -17,13 +17,18 @@ $(VENV)/.installed: setup.py cluster/requirements.txt
 demo: $(VENV)/.installed
 	$(BIN)/python scripts/demo.py
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist): a test often waits on a process or server it started,
+# so two processes keep two cores busy. A module runs whole in one process (tests/conftest.py groups them).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # The edit-test loop: every test but those marked slow (trainings, exports, new processes, servers; see
 # tests/conftest.py), in a few minutes.
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The benchmarks also need the `bench` extra: KerasHub for generation_speed.py, the real tables of tabular.py.
 bench: $(VENV)/.installed

@@ -23,12 +23,19 @@ tf.config.experimental.enable_tensor_float_32_execution(False)
 # files. A test that uses the session's trained runs, or a module's `tfzoo serve` process (`server`), is slow by that
 # alone (the first to ask trains every model it names, the text generator for a minute).
 SLOW_FIXTURES = {"trained_run", "exported", "server"}
+# `make test` runs the suite in two processes (pytest-xdist, `--dist loadgroup`): each module runs whole in one of
+# them, so its module-scoped servers and trainings happen once, and every test that uses the session's trained runs
+# goes to the process that trained them, so no model is trained or exported twice.
+SESSION_RUNS = {"trained_run", "exported"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group("session_runs" if SESSION_RUNS & fixtures else item.module.__name__))
 
 
 # Real data shipped with the tests (sources and licences in tests/data/README.md).
