@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+from keras.src.random.seed_generator import global_seed_generator
 
 
 @dataclass(frozen=True)
@@ -16,8 +17,22 @@ class Position:
     step: int = 0
 
 
+def random_states(model: keras.Model) -> list[keras.Variable]:
+    """The state of every random generator a training step draws from: each layer's `keras.random.SeedGenerator`
+    (dropout, noise, augmentation layers) and Keras' global one (`keras.random` calls without a seed, reset by
+    `keras.utils.set_random_seed` and made here if no layer made it yet).
+
+    A step's random numbers depend on these states alone (Keras' random ops are stateless, seeded from them), and
+    each step advances them: restored with the weights, a resumed run draws the masks of the uninterrupted one.
+    tf.train.Checkpoint does not see them through the model (a SeedGenerator is no Trackable), so they are listed.
+    """
+    layer_states = [variable for variable in model.variables if variable.name == "seed_generator_state"]
+    return [*layer_states, global_seed_generator().state]
+
+
 class RunCheckpoint:
-    """tf.train.Checkpoint of model, optimizer (step count and slots included) and the training position.
+    """tf.train.Checkpoint of model, optimizer (step count and slots included), random generator states and the
+    training position.
 
     Every worker of a multi-worker job saves (saving may need collective ops), each to its own folder: the chief
     to the run dir, the others to temporary folders. Every worker restores from the chief's.
@@ -27,8 +42,8 @@ class RunCheckpoint:
         model.optimizer.build(model.trainable_variables)  # slots exist before a restore fills them
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_in_epoch")
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, finished_epochs=self.epoch,
-                                              steps_in_epoch=self.step)
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, random=random_states(model),
+                                              finished_epochs=self.epoch, steps_in_epoch=self.step)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(save_dir), max_to_keep=max_to_keep)
         self.restore_dir = restore_dir
 
