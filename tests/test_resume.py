@@ -201,8 +201,22 @@ def test_the_same_command_line_with_resume_continues_a_killed_run(tmp_path, caps
     model = keras.saving.load_model(run_dir / "model.keras")
     assert int(model.optimizer.iterations.numpy()) == 8 * 2
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == list(range(8))
-    assert main(command) == 2  # a finished run stays finished
-    assert "is a finished run" in capsys.readouterr().err
+    capsys.readouterr()
+    # Restarted after it wrote model.keras (a TFJob's restartPolicy: OnFailure): the same line succeeds, saying so,
+    # and leaves the finished run as it was; other settings are still refused.
+    finished = (run_dir / "model.keras").read_bytes()
+    assert main(command) == 0
+    out, err = capsys.readouterr()
+    assert "is a finished run with these settings" in err and f"run dir: {run_dir}" in out
+    assert (run_dir / "model.keras").read_bytes() == finished
+    assert json.loads((run_dir / "config.json").read_text())["resumed_at_epochs"] == config["resumed_at_epochs"]
+    for changed, difference in [(["--batch-size", "350"], "batch_size is 700 in config.json but 350 was given"),
+                                (["--epochs", "9"], "is a finished run of 8 epochs, but epochs=9 was given")]:
+        line = list(command)
+        line[line.index(changed[0]) + 1] = changed[1]
+        assert main(line) == 2
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and difference in error, error
 
 
 @pytest.mark.parametrize(
@@ -240,3 +254,13 @@ def test_resume_refuses_other_data_and_settings_and_uses_the_stored_ones_when_le
     assert int(resumed.model.optimizer.iterations.numpy()) == TOTAL_STEPS + STEPS_PER_EPOCH
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0, 1, 2, 3]
     assert json.loads((run_dir / "config.json").read_text())["epochs"] == 4
+    # Finished: resumed again with its own settings, the run is returned as it stands; other settings are refused.
+    again = tfzoo.train("binary_mlp", dataset=load_dataset(**DATA), run_dir=run_dir, resume=True, epochs=4, verbose=0,
+                        **{key: value for key, value in RUN.items() if key != "epochs"})
+    assert again.run_dir == run_dir and again.history == resumed.history and again.metrics == resumed.metrics
+    for got, expected in zip(again.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="early_stopping is None in config.json but 2 was given"):
+        tfzoo.train("binary_mlp", run_dir=run_dir, resume=True, early_stopping=2, verbose=0)
+    with pytest.raises(ValueError, match="the data given .* is not the data of"):
+        tfzoo.train("binary_mlp", dataset=other, run_dir=run_dir, resume=True, verbose=0)
