@@ -15,10 +15,12 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 import tfzoo
 from tfzoo.cli import main
 from tfzoo.datasets import load_dataset
+from tfzoo.training.checkpoints import Position, RunCheckpoint
 
 # 280 training examples in batches of 70 (35 a worker on two): 4 steps an epoch, 12 in the run. With dropout: a
 # resumed step must draw the masks the uninterrupted run drew there (the random generators' state is checkpointed).
@@ -217,6 +219,24 @@ def test_the_same_command_line_with_resume_continues_a_killed_run(tmp_path, caps
         assert main(line) == 2
         error = capsys.readouterr().err
         assert len(error.strip().splitlines()) == 1 and difference in error, error
+
+
+def test_a_checkpoint_without_random_generator_state_still_resumes(tmp_path, capsys):
+    def model() -> keras.Model:
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dropout(0.5)(inputs)))
+
+    written = model()
+    written.compile("adam", "mse")
+    written.optimizer.build(written.trainable_variables)
+    epochs = tf.Variable(2, dtype=tf.int64)
+    earlier = tf.train.Checkpoint(model=written, optimizer=written.optimizer, finished_epochs=epochs,
+                                  steps_in_epoch=tf.Variable(0, dtype=tf.int64))  # as tfzoo wrote them before
+    tf.train.CheckpointManager(earlier, str(tmp_path), max_to_keep=1).save()
+    resumed = model()
+    resumed.compile("adam", "mse")
+    assert RunCheckpoint(resumed, tmp_path / "new", restore_dir=tmp_path).restore() == Position(2, 0)
+    assert "holds no random generator state" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Fault tolerance: the run's weights, optimizer state and position saved so `--resume` picks up where it stopped."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +43,10 @@ class RunCheckpoint:
         model.optimizer.build(model.trainable_variables)  # slots exist before a restore fills them
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_in_epoch")
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, random=random_states(model),
-                                              finished_epochs=self.epoch, steps_in_epoch=self.step)
+        parts = {"model": model, "optimizer": model.optimizer, "finished_epochs": self.epoch,
+                 "steps_in_epoch": self.step}
+        self.checkpoint = tf.train.Checkpoint(**parts, random=random_states(model))
+        self.without_random = tf.train.Checkpoint(**parts)  # for checkpoints of an earlier tfzoo
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(save_dir), max_to_keep=max_to_keep)
         self.restore_dir = restore_dir
 
@@ -55,7 +58,13 @@ class RunCheckpoint:
         latest = tf.train.latest_checkpoint(str(self.restore_dir))
         if latest is None:
             return Position()
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        checkpoint = self.checkpoint
+        if not any(name.startswith("random/") for name, _ in tf.train.list_variables(latest)):
+            print(f"tfzoo: {latest} holds no random generator state (an earlier tfzoo wrote it): the run resumes, "
+                  "but its dropout masks from here on are not those of an uninterrupted run", file=sys.stderr,
+                  flush=True)
+            checkpoint = self.without_random
+        checkpoint.restore(latest).assert_existing_objects_matched()
         return Position(int(self.epoch.numpy()), int(self.step.numpy()))
 
     def save(self, position: Position) -> None:
