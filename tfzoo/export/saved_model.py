@@ -436,7 +436,7 @@ def signature_summary(version_dir: Path) -> dict[str, dict[str, dict[str, Any]]]
 
 # The validating child dies with the export, however the export ends (SIGTERM, SIGINT, SIGKILL): on Linux the
 # kernel sends it SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG), set first thing, before it imports
-# TensorFlow (seconds, ~0.75 GB), and followed by a check that the parent did not die before it was set. The death
+# TensorFlow (seconds, ~0.5 GB), and followed by a check that the parent did not die before it was set. The death
 # signal is tied to the thread that started the child, which waits for it here. argv: parent pid, version folder.
 VALIDATE_CHILD = """
 import ctypes, os, runpy, signal, sys

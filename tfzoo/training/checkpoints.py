@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-from keras.src.random.seed_generator import global_seed_generator
+from keras.src.random.seed_generator import global_seed_generator  # Keras exports no accessor of its own
 
 
 @dataclass(frozen=True)
