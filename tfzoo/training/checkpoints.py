@@ -7,7 +7,9 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
-from keras.src.random.seed_generator import global_seed_generator  # Keras exports no accessor of its own
+
+# Keras' global SeedGenerator: Keras exports no accessor of its own.
+from keras.src.random.seed_generator import global_seed_generator
 
 
 @dataclass(frozen=True)
