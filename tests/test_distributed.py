@@ -250,8 +250,10 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     assert main(["train", "binary_mlp", "--resume"]) == 2
     assert "resume needs the run dir" in capsys.readouterr().err
     done = tfzoo.train("logistic_regression", epochs=1, run_dir=tmp_path / "done", verbose=0).run_dir
-    assert main(["train", "logistic_regression", "--resume", "--run-dir", str(done)]) == 2
-    assert "finished run" in capsys.readouterr().err
+    assert main(["train", "logistic_regression", "--resume", "--run-dir", str(done)]) == 0  # finished: nothing to do
+    assert "is a finished run with these settings" in capsys.readouterr().err
+    assert main(["train", "logistic_regression", "--resume", "--run-dir", str(done), "--epochs", "2"]) == 2
+    assert "is a finished run of 1 epochs, but epochs=2 was given" in capsys.readouterr().err
     (done / "model.keras").unlink()
     assert main(["train", "logistic_regression", "--resume", "--run-dir", str(done), "-p", "learning_rate=1"]) == 2
     assert "keeps the hyperparameters and data it started with" in capsys.readouterr().err

@@ -67,14 +67,28 @@ def wait_for(found: Callable[[], object], process: subprocess.Popen, point: str)
     return value
 
 
-def child_commands(pid: int) -> list[list[str]]:
-    """The command lines of the running children of `pid`."""
-    commands = []
+def child_commands(pid: int) -> dict[int, list[str]]:
+    """The command lines of the running children of `pid`, by process id."""
+    commands = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):  # a process that ended while being read
             if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
-                commands.append((stat.parent / "cmdline").read_bytes().decode().split("\0"))
+                commands[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().decode().split("\0")
     return commands
+
+
+def validating_children(pid: int) -> list[int]:
+    """The process ids of the validating processes `pid` runs."""
+    return [child for child, command in child_commands(pid).items()
+            if any("tfzoo.export.validate" in part for part in command)]
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def staging(model_dir: Path) -> set[Path]:
@@ -105,8 +119,7 @@ def test_exports_killed_at_each_point_leave_nothing_and_a_retry_publishes_once(r
     # 2. Another export (`tfzoo export`'s main, in a process of its own) runs meanwhile and is killed while its fresh
     # process validates the staged export.
     go(validator)
-    wait_for(lambda: any("tfzoo.export.validate" in command for command in child_commands(validator.pid)), validator,
-             "validating")
+    wait_for(lambda: validating_children(validator.pid), validator, "validating")
     kill(validator)
     (second,) = staging(model_dir) - {first}
     assert (second / "1" / "assets.extra" / "tfzoo.json").exists() and versions(model_dir) == []  # hit: validating
@@ -130,6 +143,49 @@ def test_exports_killed_at_each_point_leave_nothing_and_a_retry_publishes_once(r
     assert content["config_sha256"] == hashlib.sha256((run.run_dir / "config.json").read_bytes()).hexdigest()
     assert main(["validate", str(model_dir / "1")]) == 0
     assert "valid for TF Serving" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_exports_of_two_runs_at_the_same_moment_take_the_next_versions(run, trained_run, tmp_path, start, capsys):
+    base, model_dir = tmp_path / "models", tmp_path / "models" / "m"
+    # The first export chose version 1 and is held while its fresh process validates ...
+    first = start([sys.executable, "-m", "tfzoo", "export", str(run.run_dir), "--model-base", str(base), "--name", "m"],
+                  stdout=subprocess.PIPE, text=True)
+    wait_for(lambda: validating_children(first.pid), first, "validating")
+    os.killpg(first.pid, signal.SIGSTOP)
+    # ... while an export of another run publishes version 1.
+    assert tfzoo.export(trained_run("linear_regression"), base, name="m") == model_dir / "1"
+    os.killpg(first.pid, signal.SIGCONT)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0 and out.splitlines()[-1] == str(model_dir / "2"), out
+    assert versions(model_dir) == ["1", "2"] and not staging(model_dir)
+    metadata = json.loads((model_dir / "2" / "assets.extra" / "tfzoo.json").read_text())
+    assert metadata["version"] == 2 and metadata["run_dir"] == str(run.run_dir.resolve())
+    assert main(["validate", str(model_dir / "2")]) == 0
+    assert "valid for TF Serving" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda stop: stop.name)
+def test_a_killed_export_takes_its_validating_child_with_it(run, tmp_path, start, stop):
+    export = start([sys.executable, "-m", "tfzoo", "export", str(run.run_dir), "--model-base", str(tmp_path)],
+                   stderr=subprocess.DEVNULL)
+    (child,) = wait_for(lambda: validating_children(export.pid), export, "validating")
+    # Once it loads TensorFlow, the child has set itself up to die with its parent (its first lines do); stopped
+    # then, it cannot end by itself (finishing its validation, or failing to write to its dead parent): only the
+    # export's end can end it.
+    wait_for(lambda: "tensorflow" in Path(f"/proc/{child}/maps").read_text(), export, "loading TensorFlow")
+    os.kill(child, signal.SIGSTOP)
+    try:
+        os.kill(export.pid, stop)  # the export alone, not its process group
+        assert export.wait(timeout=60) != 0
+        deadline = time.monotonic() + 60  # a bound for a broken test, not a speed
+        while running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not running(child), f"the validating child {child} outlived the export killed by {stop.name}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 HOLD_LOCK = ("import fcntl, os, sys; lock = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "

@@ -45,11 +45,10 @@ def test_train_script_takes_the_cli_flags(tmp_path):
 def test_launcher_restarts_a_killed_job_that_names_its_data(tmp_path):
     # Restarts repeat the job's own arguments (here --dataset) plus --resume, which must continue the same run.
     run_dir = tmp_path / "run"
-    job = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "launch_local_workers.py"), "--workers", "2", "--", "binary_mlp",
-         "--dataset", "synthetic_binary", "--epochs", "4", "--batch-size", "64", "-p", "learning_rate=0.03",
-         "--run-dir", str(run_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    launch = [sys.executable, str(SCRIPTS / "launch_local_workers.py"), "--workers", "2", "--", "binary_mlp",
+              "--dataset", "synthetic_binary", "--epochs", "4", "--batch-size", "64", "-p", "learning_rate=0.03",
+              "--run-dir", str(run_dir)]
+    job = subprocess.Popen(launch, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines, worker_1, killed = [], None, False
     for line in job.stdout:  # kill worker 1 once the chief's first checkpoint exists
         lines.append(line)
@@ -71,3 +70,12 @@ def test_launcher_restarts_a_killed_job_that_names_its_data(tmp_path):
     history = (run_dir / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["0", "1", "2", "3"]  # one row per epoch
     assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] >= 0.9
+
+    # The job restarted once more after it finished (as a TFJob restarts a worker killed after model.keras was
+    # written): every worker says the run is finished and succeeds, the run stays as it was.
+    finished = (run_dir / "model.keras").read_bytes()
+    again = subprocess.run([*launch, "--resume"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           check=False, timeout=300)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert again.stdout.count("is a finished run with these settings") == 2, again.stdout[-4000:]
+    assert (run_dir / "model.keras").read_bytes() == finished

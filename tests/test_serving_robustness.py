@@ -69,9 +69,9 @@ def grpc_predict(stub: prediction_service_pb2_grpc.PredictionServiceStub, x: flo
     return stub.Predict(request, timeout=WAIT)
 
 
-def start_slow_server(slow_model: Path) -> tuple[subprocess.Popen, int, int]:
-    """`tfzoo serve` for the slow model; returns (process, REST port, gRPC port) once it answers."""
-    return start_server("--model_name=slow", f"--model_base_path={slow_model}")
+def start_slow_server(slow_model: Path, *flags: str) -> tuple[subprocess.Popen, int, int]:
+    """`tfzoo serve` for the slow model (and `flags`); returns (process, REST port, gRPC port) once it answers."""
+    return start_server("--model_name=slow", f"--model_base_path={slow_model}", *flags)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,53 @@ def test_sigterm_answers_every_request_in_flight_on_both_protocols(slow_model):
         assert process.wait(timeout=WAIT) == 0
         with pytest.raises(OSError):  # stopped: the port no longer accepts connections
             socket.create_connection(("127.0.0.1", rest_port), timeout=5).close()
+    finally:
+        end(process)
+
+
+def read_answer(connection: socket.socket) -> tuple[int, dict] | str:
+    """(status, JSON body) of the one response read until the server closes; what is wrong instead (a close or
+    reset without a response, a body that is not JSON) as a string."""
+    received = b""
+    try:
+        while chunk := connection.recv(65536):
+            received += chunk
+    except OSError as error:
+        return f"{error!r} after {received!r}"
+    head, _, body = received.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 "):
+        return f"no HTTP response: {received!r}"
+    try:
+        return int(head.split(b" ", 2)[1]), json.loads(body)
+    except ValueError:
+        return f"no JSON body: {received!r}"
+
+
+def send_part(port: int, data: bytes) -> socket.socket:
+    """A connection that sent `data` (part of a request, or a whole one) and keeps its write side open."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    connection.sendall(data)
+    return connection
+
+
+@pytest.mark.slow
+def test_sigterm_with_a_short_rest_timeout_answers_every_request_received_with_json(slow_model):
+    # TF Serving bounds the stop by --rest_api_timeout_in_ms: requests still running then, or still arriving, get
+    # an error in TF Serving's JSON, never a close without a response.
+    process, rest_port, _ = start_slow_server(slow_model, "--rest_api_timeout_in_ms=2000")
+    try:
+        whole = post("/v1/models/slow:predict", json.dumps({"instances": [{"x": 1.0, "micros": 5_000_000}]}).encode())
+        sent = {"slower than the stop": [send_part(rest_port, whole) for _ in range(6)],
+                "half a body": [send_part(rest_port, whole[:-10]) for _ in range(2)],
+                "half a head": [send_part(rest_port, whole[:20]) for _ in range(2)]}
+        assert rest_predict(rest_port, 1.0) == (200, {"predictions": [2.0]})  # every request above was read
+        process.send_signal(signal.SIGTERM)
+        with ThreadPoolExecutor(16) as pool:
+            answers = {case: list(pool.map(read_answer, connections)) for case, connections in sent.items()}
+        failures = [(case, answer) for case, each in answers.items() for answer in each
+                    if isinstance(answer, str) or not (answer[0] >= 400 and list(answer[1]) == ["error"])]
+        assert failures == [], answers
+        assert process.wait(timeout=WAIT) == 0
     finally:
         end(process)
 

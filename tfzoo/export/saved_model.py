@@ -196,7 +196,8 @@ def publish(
     (what `reference` says the model answers to each request) and `tfzoo.json` (`metadata`, `content`, the
     signatures and package versions) are written to a hidden staging folder beside the version, validated in a
     fresh process, then renamed into place: TF Serving never sees half an export. `version` defaults to the next
-    free integer; an existing version is never overwritten.
+    free integer, taken again when the export is put in place if a concurrent export published that number
+    meanwhile; an existing version is never overwritten.
 
     Exporting is safe to retry after a crash. Staging folders that killed exports left behind are removed by the
     next export into the same model folder, never one whose export still runs (see `staging_folder`). When a
@@ -214,6 +215,7 @@ def publish(
     published = published_version(model_dir, content, version)
     if published is not None:
         return already_published(published)
+    asked = version
     version = next_version(model_dir) if version is None else version
     final = model_dir / str(version)
     if final.exists():
@@ -232,17 +234,32 @@ def publish(
         metadata = {**metadata, "name": name, "version": version, "signatures": signature_summary(staged),
                     "versions": package_versions(), "content": content,
                     "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-        (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        write_metadata(extra, metadata)
         validate_in_fresh_process(staged)
-        try:
-            staged.rename(final)  # atomic on one filesystem; fails rather than replace a version that appeared
-        except OSError as error:
-            if published_version(model_dir, content, version) == final:  # a concurrent export of the same model
-                return already_published(final)
-            if final.exists():
-                raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten") from error
-            raise
-    return final
+        while True:
+            try:
+                staged.rename(final)  # atomic on one filesystem; fails rather than replace a version that appeared
+                return final
+            except OSError as error:
+                published = published_version(model_dir, content, asked)
+                if published is not None:  # a concurrent export of the same model got there first
+                    return already_published(published)
+                if not final.exists():
+                    raise
+                if asked is not None:
+                    raise FileExistsError(f"{final} appeared while exporting; versions are never overwritten: pass "
+                                          f"another --version or leave it out to take the next free one") from error
+            # A concurrent export of another model took this number while this one was written and validated: take
+            # the next free one. Only tfzoo.json names the number; the folder is still staged, out of sight.
+            version = max(next_version(model_dir), version + 1)
+            final = model_dir / str(version)
+            metadata["version"] = version
+            write_metadata(extra, metadata)
+
+
+def write_metadata(extra: Path, metadata: dict[str, Any]) -> None:
+    """tfzoo.json in a staged version's assets.extra/."""
+    (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -417,10 +434,27 @@ def signature_summary(version_dir: Path) -> dict[str, dict[str, dict[str, Any]]]
             for name, sig in sorted(signatures.items()) if not name.startswith("__")}
 
 
+# The validating child dies with the export, however the export ends (SIGTERM, SIGINT, SIGKILL): on Linux the
+# kernel sends it SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG), set first thing, before it imports
+# TensorFlow (seconds, ~0.5 GB), and followed by a check that the parent did not die before it was set. The death
+# signal is tied to the thread that started the child, which waits for it here. argv: parent pid, version folder.
+VALIDATE_CHILD = """
+import ctypes, os, runpy, signal, sys
+PR_SET_PDEATHSIG = 1
+if sys.platform.startswith("linux"):
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(sys.argv[1]):
+        sys.exit("tfzoo.export.validate: the export that started it has ended")
+sys.argv = ["tfzoo.export.validate", *sys.argv[2:]]
+runpy.run_module("tfzoo.export.validate", run_name="__main__", alter_sys=True)
+"""
+
+
 def validate_in_fresh_process(version_dir: Path) -> None:
     """Validate the version folder in a new Python process (nothing of this process's Keras state, registered
-    models or custom objects helps it pass; it sees only the folder, as TF Serving does)."""
-    result = subprocess.run([sys.executable, "-m", "tfzoo.export.validate", str(version_dir)],
+    models or custom objects helps it pass; it sees only the folder, as TF Serving does). The process ends with
+    this one (see VALIDATE_CHILD)."""
+    result = subprocess.run([sys.executable, "-c", VALIDATE_CHILD, str(os.getpid()), str(version_dir)],
                             capture_output=True, text=True)
     print(result.stdout, end="")
     if result.returncode != 0:

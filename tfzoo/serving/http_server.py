@@ -18,12 +18,14 @@ Design:
   side is shut down and what the client still sends is read and thrown away for a bounded amount and time, so
   that it reads the error instead of getting a connection reset.
 - `stop(grace_s)` closes the listening socket at once, closes idle connections, lets the requests already
-  received be answered (with `Connection: close`) and closes whatever is left when `grace_s` has passed.
+  received be answered (with `Connection: close`); part of a request head, and any request not answered when
+  `grace_s` has passed, gets a 503 error response before its connection closes (lingering, as above).
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import math
@@ -131,6 +133,7 @@ class HttpOptions:
 
 # An error response is followed by this long a wait for the client to finish sending and close (413: body_timeout_s).
 _LINGER_S = 2.0
+_STOPPING = "The server is shutting down"
 # Pipelined data that arrives while a request is in its handler is buffered up to this much, then reading pauses.
 _MAX_PIPELINED_BYTES = 256 * 2**10
 # Bodies up to this size are joined to the head and go out in one send; larger ones are written separately
@@ -260,8 +263,13 @@ class _Shared:
             try:
                 await asyncio.wait_for(self.drained.wait(), grace_s)
             except TimeoutError:
-                logger.warning("stopping: %d connection(s) still busy after %.1f s are closed",
+                logger.warning("stopping: %d connection(s) still busy after %.1f s are answered 503 and closed",
                                len(self.connections), grace_s)
+                for connection in list(self.connections):
+                    connection.grace_passed(grace_s)
+                # The 503s go out and are read (lingering close) for at most _LINGER_S more.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.drained.wait(), _LINGER_S)
         for connection in list(self.connections):
             connection.abort()
         await asyncio.sleep(0)  # let the aborted transports run connection_lost
@@ -303,8 +311,8 @@ class _Connection(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         shared = self._shared
         shared.connections.add(self)
-        if shared.stopping:  # accepted just before the listening socket closed
-            self.abort()
+        if shared.stopping:  # accepted just before the listening socket closed: its request will not be served
+            self._fail(503, _STOPPING)
             return
         if shared.active >= self._options.max_connections:
             logger.warning("refusing a connection: %d open (max_connections)", shared.active)
@@ -601,11 +609,21 @@ class _Connection(asyncio.Protocol):
             self.abort()
 
     def begin_stop(self) -> None:
-        """The server is stopping: close unless a received request is owed an answer."""
-        if self._state in (_IDLE, _HEAD, _WRITING):
+        """The server is stopping: close unless a received request is owed an answer; part of a request head gets a
+        503 (its request will not be served), a request whose head arrived is served if it completes in time."""
+        if self._state in (_IDLE, _WRITING):
             self._close()
+        elif self._state == _HEAD:
+            self._fail(503, _STOPPING)
         elif self._state in (_BODY, _HANDLER):
             self._close_after_response = True
+
+    def grace_passed(self, grace_s: float) -> None:
+        """The server's stop waited `grace_s` for this connection: a request still arriving or with its handler
+        gets a 503 now (the handler's late response is dropped), never a close without a response."""
+        if self._state in (_HEAD, _BODY, _HANDLER):
+            self._fail(503, f"{_STOPPING}: the request was not answered within the {grace_s:g} s given to "
+                            "requests in flight")
 
     def _peer(self) -> str:
         peer = self._transport.get_extra_info("peername") if self._transport is not None else None
@@ -689,8 +707,9 @@ class HttpServer:
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop accepting connections now, close idle ones, answer the requests already received (with
-        `Connection: close`) for up to `grace_s` seconds, then close everything. Call it from any thread but a
-        handler's (whose own request would then wait out the grace period)."""
+        `Connection: close`) for up to `grace_s` seconds, then answer those left with a 503 and close everything
+        (within `_LINGER_S` more). Call it from any thread but a handler's (whose own request would then wait out
+        the grace period)."""
         with self._lock:
             if self._stopped:
                 return

@@ -12,7 +12,8 @@ With --enable_batching, requests are merged into batches as TF Serving's Batchin
 (`batching.py`, parameters from --batching_parameters_file); with --monitoring_config_file enabling Prometheus,
 the REST port serves TF Serving's metrics (`metrics.py`). REST runs on an HTTP/1.1 server with keep-alive, a
 bounded worker pool (--rest_api_num_threads) and header/body/idle deadlines (`http_server.py`). SIGTERM stops
-accepting on both ports and answers the requests in flight, for up to --rest_api_timeout_in_ms.
+accepting on both ports and answers the requests in flight, for up to --rest_api_timeout_in_ms; a REST request
+not answered by then (or only partly received) gets a 503 JSON error, never a bare close.
 
 Where it differs from TF Serving (also listed in the README):
 - It binds 127.0.0.1 unless --host says otherwise (TF Serving listens on every interface).

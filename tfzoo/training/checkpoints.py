@@ -1,11 +1,15 @@
 """Fault tolerance: the run's weights, optimizer state and position saved so `--resume` picks up where it stopped."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
+
+# Keras' global SeedGenerator: Keras exports no accessor of its own.
+from keras.src.random.seed_generator import global_seed_generator
 
 
 @dataclass(frozen=True)
@@ -16,8 +20,22 @@ class Position:
     step: int = 0
 
 
+def random_states(model: keras.Model) -> list[keras.Variable]:
+    """The state of every random generator a training step draws from: each layer's `keras.random.SeedGenerator`
+    (dropout, noise, augmentation layers) and Keras' global one (`keras.random` calls without a seed, reset by
+    `keras.utils.set_random_seed` and made here if no layer made it yet).
+
+    A step's random numbers depend on these states alone (Keras' random ops are stateless, seeded from them), and
+    each step advances them: restored with the weights, a resumed run draws the masks of the uninterrupted one.
+    tf.train.Checkpoint does not see them through the model (a SeedGenerator is no Trackable), so they are listed.
+    """
+    layer_states = [variable for variable in model.variables if variable.name == "seed_generator_state"]
+    return [*layer_states, global_seed_generator().state]
+
+
 class RunCheckpoint:
-    """tf.train.Checkpoint of model, optimizer (step count and slots included) and the training position.
+    """tf.train.Checkpoint of model, optimizer (step count and slots included), random generator states and the
+    training position.
 
     Every worker of a multi-worker job saves (saving may need collective ops), each to its own folder: the chief
     to the run dir, the others to temporary folders. Every worker restores from the chief's.
@@ -27,8 +45,10 @@ class RunCheckpoint:
         model.optimizer.build(model.trainable_variables)  # slots exist before a restore fills them
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="finished_epochs")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_in_epoch")
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, finished_epochs=self.epoch,
-                                              steps_in_epoch=self.step)
+        parts = {"model": model, "optimizer": model.optimizer, "finished_epochs": self.epoch,
+                 "steps_in_epoch": self.step}
+        self.checkpoint = tf.train.Checkpoint(**parts, random=random_states(model))
+        self.without_random = tf.train.Checkpoint(**parts)  # for checkpoints of an earlier tfzoo
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(save_dir), max_to_keep=max_to_keep)
         self.restore_dir = restore_dir
 
@@ -40,7 +60,13 @@ class RunCheckpoint:
         latest = tf.train.latest_checkpoint(str(self.restore_dir))
         if latest is None:
             return Position()
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        checkpoint = self.checkpoint
+        if not any(name.startswith("random/") for name, _ in tf.train.list_variables(latest)):
+            print(f"tfzoo: {latest} holds no random generator state (an earlier tfzoo wrote it): the run resumes, "
+                  "but its dropout masks from here on are not those of an uninterrupted run", file=sys.stderr,
+                  flush=True)
+            checkpoint = self.without_random
+        checkpoint.restore(latest).assert_existing_objects_matched()
         return Position(int(self.epoch.numpy()), int(self.step.numpy()))
 
     def save(self, position: Position) -> None:

@@ -85,7 +85,8 @@ def train(
     A checkpoint is saved after every epoch (and every `checkpoint_every` steps when set). `resume=True`
     continues the run in `run_dir` from its last checkpoint, repeating no step the checkpoint includes; data,
     hyperparameters and settings given again must match the run's config.json (left out, the stored ones are
-    used; `epochs` may change the target), and a run dir that holds no run yet starts the run. `early_stopping`
+    used; `epochs` may change the target), a run dir that holds no run yet starts the run, and a finished run
+    given its own settings is returned as it stands (its weights, history and metrics). `early_stopping`
     is a patience in epochs on the validation loss (best weights are restored; patience and best weights start
     over at a resume). `mixed_precision` computes in float16 on GPU, bfloat16 on TPU and CPU (outputs stay
     float32); `jit_compile` compiles the steps with XLA. `callbacks` are extra Keras callbacks, run after
@@ -110,6 +111,8 @@ def train(
         resume = False
     if resume:
         config = resumed_config(Path(run_dir), name, settings, hparams)
+        if (Path(run_dir) / MODEL_FILE).exists():
+            return finished_run(Path(run_dir), config, dataset, epochs)
         data = resumed_data(Path(run_dir), config, dataset)
     else:
         settings = {**settings, "batch_size": batch_size or spec.batch_size, "seed": seed or 0,
@@ -249,8 +252,6 @@ def resumed_config(run_dir: Path, name: str, settings: dict[str, Any], hparams: 
     if not (run_dir / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{run_dir} holds checkpoints but no {CONFIG_FILE}, so its settings are unknown; "
                                 "it cannot be resumed: start the run in another --run-dir")
-    if (run_dir / MODEL_FILE).exists():
-        raise FileExistsError(f"{run_dir} is a finished run (it has {MODEL_FILE}); there is nothing to resume")
     config = read_config(run_dir)
     if config["model"] != name:
         raise ValueError(f"{run_dir} is a run of {config['model']}, not {name}")
@@ -264,6 +265,24 @@ def resumed_config(run_dir: Path, name: str, settings: dict[str, Any], hparams: 
         raise ValueError(f"a resumed run keeps the hyperparameters and data it started with: {'; '.join(changed)}; "
                          f"give the stored values or leave them out (or start a new run in another --run-dir)")
     return config
+
+
+def finished_run(run_dir: Path, config: dict[str, Any], dataset: str | Dataset | None,
+                 epochs: int | None) -> TrainResult:
+    """The result of a finished run resumed with its own settings (checked by `resumed_config` before), as a
+    repeated export returns its version: a worker killed after writing model.keras, restarted with the same
+    command line (a TFJob's restartPolicy: OnFailure), has nothing left to do and succeeds."""
+    if dataset is not None:
+        resumed_data(run_dir, config, dataset)  # other data given: refused
+    if epochs is not None and epochs != config["epochs"]:
+        raise ValueError(f"{run_dir} is a finished run of {config['epochs']} epochs, but epochs={epochs} was given; "
+                         "a finished run trains no further: give its epochs or leave them out (or start a new run "
+                         "in another --run-dir)")
+    print(f"tfzoo: {run_dir} is a finished run with these settings ({MODEL_FILE} is written); nothing to resume, "
+          "returning it", file=sys.stderr, flush=True)
+    _, model = load_run(run_dir)
+    metrics = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
+    return TrainResult(run_dir=run_dir, model=model, history=read_history(run_dir / HISTORY_FILE), metrics=metrics)
 
 
 def resumed_data(run_dir: Path, config: dict[str, Any], dataset: str | Dataset | None) -> Dataset:
