@@ -10,8 +10,8 @@ Where each line comes from, and so where it is stopped:
   `tensorflow/python/profiler/internal/_pywrap_profiler_plugin.so`. Only the file descriptor they write to can
   hold them back: `import_tensorflow` points fd 2 at a file for the import and passes on every other line.
 - `cpu_feature_guard.cc] This TensorFlow binary is optimized ...` and TensorFlow's later C++ INFO and WARNING lines
-  go through TensorFlow's own logging, which `TF_CPP_MIN_LOG_LEVEL=2` (set before the import) silences; errors
-  still show.
+  go through TensorFlow's own logging, which `TF_CPP_MIN_LOG_LEVEL=3` (set before the import) silences, as it
+  does the `failed call to cuInit` error of a machine without a GPU.
 - Deprecation notices (`tf_logging`, `absl.logging`) and Python warnings from TensorFlow and Keras: their loggers
   and the warning filters, set here before TensorFlow is imported.
 
@@ -56,7 +56,9 @@ def configure(verbose: bool = False) -> bool:
     os.environ[VERBOSE_ENV] = "0" if quiet else "1"
     _quiet = quiet
     if quiet:
-        os.environ[LOG_LEVEL_ENV] = "2"  # TensorFlow's C++ INFO and WARNING lines; errors still show
+        # TensorFlow's C++ log lines, errors too ("failed call to cuInit" on every machine without a GPU): an error
+        # that matters reaches the user as the Python exception it raises.
+        os.environ[LOG_LEVEL_ENV] = "3"
         warnings.filterwarnings("ignore", module=_NOISY_PACKAGES)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         for name in ("tensorflow", "absl"):  # tf_logging's deprecation notices; absl.logging's handler
