@@ -82,8 +82,10 @@ def json_from_output_arrays(arrays: Mapping[str, np.ndarray]) -> str:
 def arrays_from_json_outputs(body: str | bytes, dtypes: Mapping[str, np.dtype]) -> dict[str, np.ndarray]:
     """The "outputs" of a columnar REST predict answer as arrays of the signature's output `dtypes` (object for
     strings, held as bytes; {"b64": ...} decoded). {"error": message} raises ServingError(INVALID_ARGUMENT)."""
+    # TF Serving writes a string's bytes as they are, UTF-8 or not: kept as lone surrogates, given back by utf8().
+    text = bytes(body).decode("utf-8", "surrogateescape") if not isinstance(body, str) else body
     try:
-        doc = json.loads(body)
+        doc = json.loads(text)
     except ValueError as error:
         raise invalid_argument(f"JSON Parse error: {error}") from None
     if not isinstance(doc, dict):

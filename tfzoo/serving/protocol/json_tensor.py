@@ -3,8 +3,9 @@
 The server side (`fill_*_request`, `json_from_*`) reproduces TF Serving's behaviour and error texts: row
 ("instances"/"predictions") and columnar ("inputs"/"outputs") formats, `{"b64": ...}` strings and `_bytes`
 output names, NaN/Infinity, rapidjson's number types and parse errors, and the float formatting of
-`WriteDecimal`. The client side (`json_from_request_tensors`, `arrays_from_json_response`) is the inverse, built
-from the same helpers, so that what the client writes the server reads back identically.
+`WriteDecimal`. The client side (`json_arrays`: `json_from_request_tensors`, `arrays_from_json_outputs`, without
+TensorFlow) is the inverse, built from the same writers, so that what the client writes the server reads back
+identically.
 
 JSON itself is read and written as TF Serving's rapidjson does (`rapidjson.py`: its number types, parse errors,
 duplicate keys, pretty layout and float digits).
@@ -51,7 +52,7 @@ from tfzoo.serving.protocol.tensor_proto import shape_proto, to_array
 __all__ = [
     "RequestFormat", "fill_predict_request", "fill_classification_request", "fill_regression_request",
     "json_from_tensors", "json_from_classification_result", "json_from_regression_result", "json_from_error",
-    "is_b64", "json_from_request_tensors", "arrays_from_json_response",
+    "is_b64", "json_from_request_tensors",
 ]
 
 
@@ -185,33 +186,6 @@ def is_b64(value: Any) -> bool:
     if type(value) is JsonObject:
         return len(value) == 1 and value[0][0] == "b64" and type(value[0][1]) is str
     return isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("b64"), str)
-
-
-def arrays_from_json_response(body: str | bytes,
-                              output_infos: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, np.ndarray]:
-    """The tensors of a REST predict response ({"predictions": ...} or {"outputs": ...}) as numpy arrays in the
-    dtypes of `output_infos` (strings as bytes, b64 decoded), parsed as `fill_predict_request` parses inputs.
-
-    {"error": message} raises ServingError(INVALID_ARGUMENT, message).
-    """
-    doc = _document(body)
-    error = member(doc, "error")
-    if error is not MISSING:
-        raise invalid_argument(error if type(error) is str else debug_string(error))
-    if not output_infos:
-        raise invalid_argument("Failed to get output map")
-    predictions, outputs = member(doc, "predictions"), member(doc, "outputs")
-    if predictions is not MISSING:
-        if type(predictions) is not list:
-            raise _format_error(doc, "Expecting 'predictions' to be an list/array")
-        if not predictions:  # a batch of 0: the outputs' own shapes, with 0 rows
-            return {name: to_array(_empty_batch(info), name) for name, info in output_infos.items()}
-        tensors = _tensors_from_rows(predictions, output_infos, "predictions")
-    elif outputs is not MISSING:
-        tensors = _tensors_from_columns(outputs, output_infos, "outputs")
-    else:
-        raise invalid_argument("Missing 'outputs' or 'predictions' key")
-    return {name: to_array(tensor, name) for name, tensor in tensors.items()}
 
 
 def _document(body: str | bytes) -> JsonObject:
@@ -484,12 +458,6 @@ def _tensors_from_columns(value: Any, infos: Mapping[str, meta_graph_pb2.TensorI
         _fill_values(item, shape, infos[name].dtype, values)
         tensors[name] = _tensor(infos[name].dtype, shape, values)
     return tensors
-
-
-def _empty_batch(info: meta_graph_pb2.TensorInfo) -> tensor_pb2.TensorProto:
-    """A 0-row tensor for an output listed in an empty "predictions": [0, the output's other dims]."""
-    dims = [max(d.size, 0) for d in info.tensor_shape.dim[1:]] if not info.tensor_shape.unknown_rank else []
-    return tensor_pb2.TensorProto(dtype=info.dtype, tensor_shape=shape_proto((0, *dims)))
 
 
 def _fill_signature(doc: JsonObject, request: Any) -> None:
