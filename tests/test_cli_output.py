@@ -104,3 +104,24 @@ def test_export_prints_the_published_folder_not_the_staging_one(trained_run, tmp
     assert ".staging-" not in printed
     assert f"validate {version_dir}" in printed
     assert printed.splitlines()[-1] == str(version_dir)
+
+
+BUILTINS_CHECK = """
+import sys
+import tfzoo
+assert "tensorflow" not in sys.modules  # import tfzoo alone loads no TensorFlow
+exec(sys.argv[1])  # how Keras comes in: by the user, or by a tfzoo module (which needs its package complete)
+import keras
+assert keras.saving.get_registered_object("tfzoo>PositionalEmbedding") is not None  # a built-in model's layer
+assert callable(tfzoo.export)  # the function, although tfzoo.export is also a subpackage
+"""
+
+
+@pytest.mark.parametrize("keras_import", ["import keras", "from tfzoo.export import ExportError",
+                                          "from tfzoo.text import task"])
+@pytest.mark.slow
+def test_built_in_models_are_registered_once_keras_is_imported(keras_import: str) -> None:
+    """`import tfzoo` is lazy, yet keras.saving.load_model still knows tfzoo's Keras classes afterwards."""
+    result = subprocess.run([sys.executable, "-c", BUILTINS_CHECK, keras_import], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr

@@ -49,22 +49,35 @@ sys.modules[__name__].__class__ = _Package
 
 
 class _BuiltinModelsWithKeras(importlib.abc.MetaPathFinder):
-    """Registers the built-in models (and their Keras classes) as soon as Keras is imported, so that after
-    `import tfzoo` `keras.saving.load_model` reads a tfzoo model.keras, as it did when `import tfzoo` loaded them."""
+    """Registers the built-in models (and their Keras classes) once Keras is imported, so that after `import tfzoo`
+    `keras.saving.load_model` reads a tfzoo model.keras, as it did when `import tfzoo` loaded them.
+
+    It waits for the import that brought Keras in to finish when that was a tfzoo module's: the built-in modules
+    import tfzoo modules, which must be complete by then (tfzoo.text.model needs the task tfzoo.text.task adds)."""
+
+    def __init__(self) -> None:
+        self.depth = 0  # tfzoo and Keras modules being executed, one inside the other
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if name != "keras":
+        if name != "keras" and not name.startswith("tfzoo."):
             return None
-        sys.meta_path.remove(self)  # once, and so that find_spec below finds Keras' own spec
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.loader is not None:
-            loader_exec = spec.loader.exec_module
+        spec = next((spec for finder in sys.meta_path if finder is not self and hasattr(finder, "find_spec")
+                     for spec in [finder.find_spec(name, path, target)] if spec is not None), None)
+        if spec is None or spec.loader is None:
+            return spec
+        loader_exec = spec.loader.exec_module
 
-            def exec_module(module: types.ModuleType) -> None:
+        def exec_module(module: types.ModuleType) -> None:
+            self.depth += 1
+            try:
                 loader_exec(module)
+            finally:
+                self.depth -= 1
+            if self.depth == 0 and "keras" in sys.modules and self in sys.meta_path:
+                sys.meta_path.remove(self)  # once
                 __getattr__("load_builtin_models")()
 
-            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 
