@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
-import importlib.util
+import importlib.machinery
+import os
 import sys
 import types
 from typing import Any
@@ -80,6 +81,11 @@ class _BuiltinModelsWithKeras(importlib.abc.MetaPathFinder):
         spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
+
+if os.environ.get("TFZOO_VERBOSE") == "0":  # a process a quiet tfzoo command started: export's validation, a server
+    from tfzoo import quiet
+
+    quiet.configure()
 
 if "keras" in sys.modules:
     __getattr__("load_builtin_models")()

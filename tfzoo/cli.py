@@ -536,11 +536,6 @@ COMMANDS = {"list": command_list, "train": command_train, "evaluate": command_ev
             "predict": command_predict, "generate": command_generate, "tfrecords": command_tfrecords}
 
 
-def needs_tensorflow(args: argparse.Namespace) -> bool:
-    """Whether the command runs TensorFlow (all but `predict` over REST)."""
-    return not (args.command == "predict" and not args.grpc)
-
-
 def user_errors() -> tuple[type[Exception], ...]:
     """The errors that are the user's to fix, reported in one line: OSError for missing files or a port in use;
     ExportError and ServerError where their modules were imported (else none of them was raised)."""
@@ -554,13 +549,10 @@ def user_errors() -> tuple[type[Exception], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; user errors print a clear message and exit 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    quiet.configure(verbose="--verbose" in argv)  # before TensorFlow is imported, here or in the command
+    quiet.configure(verbose="--verbose" in argv)  # before TensorFlow is imported (by train's flags, or a command)
     command = next((arg for arg in argv if not arg.startswith("-")), "")  # the top level has no valued flags
-    with quiet.start_up_notices_dropped():  # a command's flags may import TensorFlow (train's --dataset choices)
-        args = build_parser(command if command in COMMANDS else "").parse_args(argv)
+    args = build_parser(command if command in COMMANDS else "").parse_args(argv)
     try:
-        if needs_tensorflow(args):
-            quiet.import_tensorflow()
         return COMMANDS[args.command](args) or 0
     except user_errors() as error:
         message = " ".join(line.strip() for line in str(error).splitlines())  # one line, whatever the error holds

@@ -8,7 +8,8 @@ Where each line comes from, and so where it is stopped:
   `TF_CPP_MIN_LOG_LEVEL` does not reach them. They come twice because two of TensorFlow's libraries carry their own
   copy of absl and of those notices: `_pywrap_tensorflow_internal` and, later in the same import,
   `tensorflow/python/profiler/internal/_pywrap_profiler_plugin.so`. Only the file descriptor they write to can
-  hold them back: `import_tensorflow` points fd 2 at a file for the import and passes on every other line.
+  hold them back: a quiet process imports TensorFlow with fd 2 pointed at a file (an import hook, whoever imports
+  it first), then passes on every other line.
 - `cpu_feature_guard.cc] This TensorFlow binary is optimized ...` and TensorFlow's later C++ INFO and WARNING lines
   go through TensorFlow's own logging, which `TF_CPP_MIN_LOG_LEVEL=3` (set before the import) silences, as it
   does the `failed call to cuInit` error of a machine without a GPU.
@@ -16,11 +17,13 @@ Where each line comes from, and so where it is stopped:
   and the warning filters, set here before TensorFlow is imported.
 
 The decision is made once per command and passed on in `TFZOO_VERBOSE` to the processes a command starts (the
-validation child of `tfzoo export`, a server), so they follow it.
+validation child of `tfzoo export`, a server): `import tfzoo` in them applies it.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
 import logging
 import os
 import re
@@ -28,24 +31,21 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 VERBOSE_ENV = "TFZOO_VERBOSE"  # "1": TensorFlow's own output as it comes; "0": quiet; unset: decided here
 LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 
 # The start-up notices of TensorFlow's libraries: absl's line about InitializeLog, and absl INFO/WARNING lines
-# ("I0000 00:00:1796531166.770610   24171 port.cc:153] ..."). absl ERROR and FATAL lines are passed on.
+# ("I0000 00:00:1796531166.770610   24171 port.cc:153] ..."). Other lines (absl errors, Python's) are passed on.
 _NOTICE = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ ")
 # Python packages whose warnings a quiet command does not show.
 _NOISY_PACKAGES = r"(tensorflow|keras|tf_keras|absl|google\.protobuf|tensorflow_serving|h5py|ml_dtypes)(\.|$)"
-
-_quiet = False
-
 
 def configure(verbose: bool = False) -> bool:
     """Quiet TensorFlow for this process and the processes it starts, unless `verbose`, `TFZOO_VERBOSE=1`, or the
     user set `TF_CPP_MIN_LOG_LEVEL` (then TensorFlow logs as they asked). Call before TensorFlow is imported;
     returns whether the process is quiet."""
-    global _quiet
     decided = os.environ.get(VERBOSE_ENV)
     if verbose:
         quiet = False
@@ -54,7 +54,6 @@ def configure(verbose: bool = False) -> bool:
     else:
         quiet = LOG_LEVEL_ENV not in os.environ
     os.environ[VERBOSE_ENV] = "0" if quiet else "1"
-    _quiet = quiet
     if quiet:
         # TensorFlow's C++ log lines, errors too ("failed call to cuInit" on every machine without a GPU): an error
         # that matters reaches the user as the Python exception it raises.
@@ -63,22 +62,36 @@ def configure(verbose: bool = False) -> bool:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         for name in ("tensorflow", "absl"):  # tf_logging's deprecation notices; absl.logging's handler
             logging.getLogger(name).setLevel(logging.ERROR)
+        if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+            sys.meta_path.insert(0, _QuietImport())
     return quiet
 
 
-def import_tensorflow() -> None:
-    """Import TensorFlow, holding back its libraries' start-up notices in a quiet process (see the module doc)."""
-    with start_up_notices_dropped():
-        import tensorflow  # noqa: F401
+class _QuietImport(importlib.abc.MetaPathFinder):
+    """Runs the first `import tensorflow` of the process with its libraries' start-up notices dropped."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once, and so that the finders below give TensorFlow's own spec
+        spec = next((spec for finder in sys.meta_path if hasattr(finder, "find_spec")
+                     for spec in [finder.find_spec(name, path, target)] if spec is not None), None)
+        if spec is not None and spec.loader is not None:
+            loader_exec = spec.loader.exec_module
+
+            def exec_module(module: Any) -> None:
+                with _start_up_notices_dropped():
+                    loader_exec(module)
+                if "absl.logging" in sys.modules:  # TensorFlow imported it; it sets its logger from its verbosity
+                    sys.modules["absl.logging"].set_verbosity("error")
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 @contextlib.contextmanager
-def start_up_notices_dropped() -> Iterator[None]:
-    """In a quiet process that has not imported TensorFlow yet, around code that may import it: point fd 2 (what
-    C++ writes to) at a file, then pass on what is not a start-up notice. Elsewhere, nothing."""
-    if "tensorflow" in sys.modules or not _quiet:
-        yield
-        return
+def _start_up_notices_dropped() -> Iterator[None]:
+    """Point fd 2 (what C++ writes to) at a file, then pass on what is not a start-up notice."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
@@ -96,5 +109,3 @@ def start_up_notices_dropped() -> Iterator[None]:
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
-    if "absl.logging" in sys.modules:  # TensorFlow imported it; absl sets its logger's level from its own verbosity
-        sys.modules["absl.logging"].set_verbosity("error")
