@@ -12,6 +12,7 @@ BENCHMARKS = [
     ["text_quality.py"],
     ["streaming_data.py"],
     ["tabular.py"],
+    ["cli_startup.py"],
 ]
 
 if __name__ == "__main__":

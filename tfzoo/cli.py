@@ -3,34 +3,21 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import io
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import tfzoo
-from tfzoo.datasets import choose_dataset, write_tfrecord_shards
-from tfzoo.datasets.sources import named_datasets
-from tfzoo.export import ExportError
-from tfzoo.run_dir import weights_digest
-from tfzoo.serving.client import Client, ServerError, inputs_from_json
-from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES, write_serving_configs
-from tfzoo.serving.protocol import json_tensor
-from tfzoo.serving.protocol.tensor_proto import to_proto
-from tfzoo.serving.server import ServerOptions, serve
-from tfzoo.text.generation import (
-    DEFAULT_MAX_TOKENS_PER_REQUEST,
-    MAX_NEW_TOKENS,
-    MAX_PROMPTS,
-    TOKENS_PER_REQUEST_RANGE,
-    call_generate_signature,
-)
-from tfzoo.text.generation import DEFAULTS as GENERATION_DEFAULTS
-from tfzoo.text.loading import load_generate_function
-from tfzoo.text.tokenizer import VOCAB_SIZE
-from tfzoo.training.strategy import STRATEGIES, resolve_strategy
+from tfzoo import quiet
+
+# Only what the parser itself needs is imported here; TensorFlow and the modules that use it are imported by the
+# commands that run it, so `tfzoo --help`, `tfzoo SUBCOMMAND --help` and `tfzoo predict` over REST start quickly.
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -173,6 +160,8 @@ SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
 
 def add_server_flags(parser: argparse.ArgumentParser) -> None:
     """tensorflow_model_server's flags, defaults from ServerOptions; `--flag=value` and `--flag value` both work."""
+    from tfzoo.serving.server import ServerOptions
+
     defaults = ServerOptions()
     for name, (flags, kind, text) in SERVER_FLAGS.items():
         default = getattr(defaults, name)
@@ -181,16 +170,10 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
                             metavar="true|false" if kind is parse_bool else name.upper(), **extra)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="tfzoo", description=tfzoo.__doc__)
-    parser.add_argument("--version", action="version", version=f"tfzoo {tfzoo.__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _train_arguments(train: argparse.ArgumentParser) -> None:
+    from tfzoo.datasets.sources import named_datasets
+    from tfzoo.training.strategy import STRATEGIES
 
-    commands.add_parser("list", help="list the registered models with their task and default dataset")
-
-    train = commands.add_parser("train", help="train a model and write its run dir",
-                                description="Train a registered model; writes model.keras, config.json, history.csv, "
-                                            "curves.png, metrics.json and tensorboard/ to the run dir.")
     train.add_argument("model", help="registered model name (see `tfzoo list`)")
     data = train.add_argument_group("data (default: the model's own dataset)")
     data.add_argument("--dataset", choices=named_datasets(), help="a built-in dataset")
@@ -234,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
                               help="float16 compute on GPU, bfloat16 on TPU/CPU; outputs stay float32")
     distribution.add_argument("--jit-compile", action="store_true", default=None,
                               help="compile the training step with XLA")
+    train.add_argument("--quiet", action="store_true",
+                       help="print only errors and the result lines (run dir, held-out metrics, weights digest); "
+                            "default: a progress bar on a terminal, one line per epoch into a file or pipe")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir from its last checkpoint, or start it if the dir holds no "
                             "run yet; data, -p, --batch-size, --seed, --early-stopping, --mixed-precision and "
@@ -251,13 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("-p", "--param", type=parse_param, action="append", default=[], metavar="NAME=VALUE",
                        help="a model hyperparameter, e.g. -p learning_rate=0.01 -p 'units=(64, 32)'")
 
-    evaluate = commands.add_parser("evaluate", help="print a run's metrics on its held-out test split")
-    evaluate.add_argument("run_dir", metavar="RUN_DIR")
 
-    export = commands.add_parser(
-        "export", help="export a run for TF Serving as MODEL_BASE/NAME/VERSION/ and print that folder",
-        description="Export a run dir as a versioned SavedModel (tag serve, serving_default and named signatures, "
-                    "warm-up requests, tfzoo.json), validated in a fresh process before it is renamed into place.")
+def _export_arguments(export: argparse.ArgumentParser) -> None:
+    from tfzoo.text.generation import (
+        DEFAULT_MAX_TOKENS_PER_REQUEST,
+        TOKENS_PER_REQUEST_RANGE,
+    )
+
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--model-base", required=True, metavar="DIR", help="TF Serving's model base folder")
     export.add_argument("--name", help="model name under the base (default: the registry name)")
@@ -272,44 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "only a server started with --xla_cpu_compilation_enabled=true (TF Serving or tfzoo "
                              "serve) loads it; recorded in tfzoo.json and checked by validate (default: no XLA)")
 
-    validate = commands.add_parser(
-        "validate", help="check that TF Serving can load a version folder and answers like the trained model",
-        description="Check layout, the serve tag, serving_default, that every op is core TensorFlow (and needs no "
-                    "XLA, unless tfzoo.json declares an XLA export), replay the "
-                    "warm-up requests and compare with the trained Keras model. Exit status 1 on any failure.")
-    validate.add_argument("version_dir", metavar="VERSION_DIR")
 
-    serve = commands.add_parser(
-        "serve", help="serve SavedModels over TF Serving's gRPC and REST APIs (laptops and tests)",
-        description="tensorflow_model_server's APIs, flags and defaults, for laptops and tests: "
-                    "`tfzoo serve --model_name=mnist --model_base_path=/models/mnist --rest_api_port=8501`, or "
-                    "--model_config_file=models.config. New versions are picked up without restart. Production "
-                    "uses the tensorflow/serving image with the same flags and files (serving/README.md). Stops "
-                    "cleanly on SIGTERM/SIGINT. Differences from TF Serving: see the README.")
-    add_server_flags(serve)
+def _serving_config_arguments(configs: argparse.ArgumentParser) -> None:
+    from tfzoo.serving.config import DEFAULT_METRICS_PATH, VERSION_POLICIES
 
-    predict = commands.add_parser(
-        "predict", help="send a prediction request to TF Serving or tfzoo serve and print the outputs as JSON",
-        description="Ask a TF Serving API (tfzoo serve or tensorflow_model_server) for a prediction. --json is "
-                    "{INPUT: VALUES, ...}, plain VALUES for a one-input signature, or TF Serving's REST body "
-                    '({"instances": [...]} or {"inputs": ...}); strings may be {"b64": "..."}. Inputs are '
-                    "checked against the signature before anything is sent.")
-    predict.add_argument("--model", required=True, help="model name on the server")
-    predict.add_argument("--server", metavar="HOST:PORT",
-                         help="default 127.0.0.1:8501 for REST, 127.0.0.1:8500 with --grpc")
-    predict.add_argument("--grpc", action="store_true", help="use gRPC instead of REST")
-    predict.add_argument("--json", required=True, metavar="JSON_OR_@FILE", help="the inputs, inline or @file.json")
-    predict.add_argument("--signature", default="serving_default", help="signature name (default: %(default)s)")
-    route = predict.add_mutually_exclusive_group()
-    route.add_argument("--version", type=VERSION, help="a specific version (default: the latest)")
-    route.add_argument("--label", help="a version label such as stable or canary")
-    predict.add_argument("--timeout", type=real(0, 86400, low_open=True), default=10.0,
-                         help="seconds per request (default: %(default)s)")
-
-    configs = commands.add_parser(
-        "serving-config", help="write models.config, batching.config and monitoring.config for TF Serving",
-        description="Write TF Serving's models.config (every model under MODEL_BASE), batching.config and "
-                    "monitoring.config into --out, each checked against TF Serving's message definitions.")
     configs.add_argument("model_base", metavar="MODEL_BASE", help="folder holding NAME/VERSION/saved_model.pb")
     configs.add_argument("--out", required=True, metavar="DIR", help="folder to write the three files to")
     configs.add_argument("--version-policy", choices=VERSION_POLICIES, default="latest",
@@ -326,13 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kind in batching.items():
         configs.add_argument(flag, type=kind, metavar="N", help="see the comments in batching.config")
 
-    generate = commands.add_parser(
-        "generate", help="continue prompts with a text_generator export (or run dir); one JSON line per prompt",
-        description="Generate text in-process. VERSION_DIR is an export (its 'generate' signature runs: the graph "
-                    "TF Serving serves) or a text_generator run dir (its token loop compiled with XLA unless "
-                    "--no-xla). Greedy unless --temperature > 0; prompts "
-                    "longer than the model's context are cut (see tfzoo.text.generation). Prints "
-                    '{"prompt": ..., "text": ...} per prompt, text being the continuation only.')
+
+def _generate_arguments(generate: argparse.ArgumentParser) -> None:
+    from tfzoo.text.generation import DEFAULTS as GENERATION_DEFAULTS
+    from tfzoo.text.generation import MAX_NEW_TOKENS, MAX_PROMPTS
+    from tfzoo.text.tokenizer import VOCAB_SIZE
+
     generate.add_argument("model_dir", metavar="VERSION_DIR")
     generate.add_argument("--prompt", action="append", required=True,
                           help=f"a prompt; repeat for a batch (run {MAX_PROMPTS} at a time)")
@@ -361,6 +312,87 @@ def build_parser() -> argparse.ArgumentParser:
                                "loop compiled with XLA (the same greedy text; XLA is faster, compiling once per "
                                "batch size)")
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given `command` ("" for none), the flags of the other commands (whose choices and
+    defaults come from modules that import TensorFlow) are left out."""
+    parser = Parser(prog="tfzoo", description=tfzoo.__doc__)
+    parser.add_argument("--version", action="version", version=f"tfzoo {tfzoo.__version__}")
+    verbose_help = (f"show TensorFlow's own log lines and warnings (default: hidden, unless {quiet.LOG_LEVEL_ENV} or "
+                    f"{quiet.VERBOSE_ENV}=1 is set)")
+    parser.add_argument("--verbose", action="store_true", help=verbose_help)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("list", help="list the registered models with their task and default dataset")
+
+    train = commands.add_parser("train", help="train a model and write its run dir",
+                                description="Train a registered model; writes model.keras, config.json, history.csv, "
+                                            "curves.png, metrics.json and tensorboard/ to the run dir.")
+    if command in (None, "train"):
+        _train_arguments(train)
+
+    evaluate = commands.add_parser("evaluate", help="print a run's metrics on its held-out test split")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+
+    export = commands.add_parser(
+        "export", help="export a run for TF Serving as MODEL_BASE/NAME/VERSION/ and print that folder",
+        description="Export a run dir as a versioned SavedModel (tag serve, serving_default and named signatures, "
+                    "warm-up requests, tfzoo.json), validated in a fresh process before it is renamed into place.")
+    if command in (None, "export"):
+        _export_arguments(export)
+
+    validate = commands.add_parser(
+        "validate", help="check that TF Serving can load a version folder and answers like the trained model",
+        description="Check layout, the serve tag, serving_default, that every op is core TensorFlow (and needs no "
+                    "XLA, unless tfzoo.json declares an XLA export), replay the "
+                    "warm-up requests and compare with the trained Keras model. Exit status 1 on any failure.")
+    validate.add_argument("version_dir", metavar="VERSION_DIR")
+
+    serve = commands.add_parser(
+        "serve", help="serve SavedModels over TF Serving's gRPC and REST APIs (laptops and tests)",
+        description="tensorflow_model_server's APIs, flags and defaults, for laptops and tests: "
+                    "`tfzoo serve --model_name=mnist --model_base_path=/models/mnist --rest_api_port=8501`, or "
+                    "--model_config_file=models.config. New versions are picked up without restart. Production "
+                    "uses the tensorflow/serving image with the same flags and files (serving/README.md). Stops "
+                    "cleanly on SIGTERM/SIGINT. Differences from TF Serving: see the README.")
+    if command in (None, "serve"):
+        add_server_flags(serve)
+
+    predict = commands.add_parser(
+        "predict", help="send a prediction request to TF Serving or tfzoo serve and print the outputs as JSON",
+        description="Ask a TF Serving API (tfzoo serve or tensorflow_model_server) for a prediction. --json is "
+                    "{INPUT: VALUES, ...}, plain VALUES for a one-input signature, or TF Serving's REST body "
+                    '({"instances": [...]} or {"inputs": ...}); strings may be {"b64": "..."}. Inputs are '
+                    "checked against the signature before anything is sent.")
+    predict.add_argument("--model", required=True, help="model name on the server")
+    predict.add_argument("--server", metavar="HOST:PORT",
+                         help="default 127.0.0.1:8501 for REST, 127.0.0.1:8500 with --grpc")
+    predict.add_argument("--grpc", action="store_true", help="use gRPC instead of REST")
+    predict.add_argument("--json", required=True, metavar="JSON_OR_@FILE", help="the inputs, inline or @file.json")
+    predict.add_argument("--signature", default="serving_default", help="signature name (default: %(default)s)")
+    route = predict.add_mutually_exclusive_group()
+    route.add_argument("--version", type=VERSION, help="a specific version (default: the latest)")
+    route.add_argument("--label", help="a version label such as stable or canary")
+    predict.add_argument("--timeout", type=real(0, 86400, low_open=True), default=10.0,
+                         help="seconds per request (default: %(default)s)")
+
+    configs = commands.add_parser(
+        "serving-config", help="write models.config, batching.config and monitoring.config for TF Serving",
+        description="Write TF Serving's models.config (every model under MODEL_BASE), batching.config and "
+                    "monitoring.config into --out, each checked against TF Serving's message definitions.")
+    if command in (None, "serving-config"):
+        _serving_config_arguments(configs)
+
+    generate = commands.add_parser(
+        "generate", help="continue prompts with a text_generator export (or run dir); one JSON line per prompt",
+        description="Generate text in-process. VERSION_DIR is an export (its 'generate' signature runs: the graph "
+                    "TF Serving serves) or a text_generator run dir (its token loop compiled with XLA unless "
+                    "--no-xla). Greedy unless --temperature > 0; prompts "
+                    "longer than the model's context are cut (see tfzoo.text.generation). Prints "
+                    '{"prompt": ..., "text": ...} per prompt, text being the continuation only.')
+    if command in (None, "generate"):
+        _generate_arguments(generate)
+
     tfrecords = commands.add_parser(
         "tfrecords", help="write a CSV as TFRecord shards of tf.Example for --train-files and friends",
         description="Stream a CSV (optionally .gz) into N TFRecord files of tf.train.Example, one feature per column "
@@ -370,8 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     tfrecords.add_argument("--out", required=True, metavar="DIR", help="folder for NAME-00000-of-0000N.tfrecord")
     tfrecords.add_argument("--shards", type=whole(1, 100_000), default=1, metavar="N",
                            help="number of files (default 1); at least one per worker lets multi-worker shard by file")
-    for command in commands.choices.values():  # each range said once, where it is checked
-        for action in command._actions:
+    for subparser in commands.choices.values():
+        # --verbose after the command too; SUPPRESS keeps one given before it
+        subparser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help)
+        for action in subparser._actions:  # each range said once, where it is checked
             if isinstance(action.type, Bounded) and action.help:
                 action.help += f"; {action.type.describe()}"
     return parser
@@ -384,6 +418,10 @@ def command_list(args: argparse.Namespace) -> None:
 
 
 def command_train(args: argparse.Namespace) -> None:
+    from tfzoo.datasets import choose_dataset
+    from tfzoo.run_dir import weights_digest
+    from tfzoo.training.strategy import resolve_strategy
+
     # The strategy comes first: logical CPU devices can only be made before TensorFlow runs anything.
     strategy = resolve_strategy(args.strategy, num_devices=args.num_devices, tpu=args.tpu)
     spec = tfzoo.get_spec(args.model)  # unknown model: fail before loading any data
@@ -397,7 +435,8 @@ def command_train(args: argparse.Namespace) -> None:
         args.model, dataset=dataset, epochs=args.epochs,
         batch_size=args.batch_size, strategy=strategy, run_dir=args.run_dir, resume=args.resume, seed=args.seed,
         early_stopping=args.early_stopping, checkpoint_every=args.checkpoint_every,
-        mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, verbose=1, **dict(args.param),
+        mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, verbose=0 if args.quiet else "auto",
+        **dict(args.param),
     )
     print(f"run dir: {result.run_dir}")
     print("held-out metrics: " + json.dumps(result.metrics, sort_keys=True))
@@ -409,8 +448,20 @@ def command_evaluate(args: argparse.Namespace) -> None:
 
 
 def command_export(args: argparse.Namespace) -> None:
-    print(tfzoo.export(args.run_dir, args.model_base, name=args.name, version=args.version,
-                       max_tokens_per_request=args.max_tokens_per_request, xla=args.xla))
+    from tfzoo.export.saved_model import STAGING_PREFIX
+
+    version_dir = None
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        try:
+            version_dir = tfzoo.export(args.run_dir, args.model_base, name=args.name, version=args.version,
+                                       max_tokens_per_request=args.max_tokens_per_request, xla=args.xla)
+        finally:
+            text = printed.getvalue()
+    if version_dir is not None:  # the validation report names the staging folder it ran on: say where it went
+        text = re.sub(rf"\S*{re.escape(STAGING_PREFIX)}[^/\s]+/\d+", lambda _: str(version_dir), text)
+    print(text, end="")
+    if version_dir is not None:
+        print(version_dir)
 
 
 def command_validate(args: argparse.Namespace) -> int:
@@ -420,6 +471,8 @@ def command_validate(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> None:
+    from tfzoo.serving.server import ServerOptions, serve
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ServerOptions(**{name: getattr(args, name) for name in SERVER_FLAGS})
     options.rest_api_port = options.rest_api_port or None  # TF Serving: 0 serves no REST API
@@ -431,6 +484,9 @@ def command_serve(args: argparse.Namespace) -> None:
 
 
 def command_predict(args: argparse.Namespace) -> None:
+    from tfzoo.serving.client import Client, inputs_from_json
+    from tfzoo.serving.protocol.json_arrays import json_from_output_arrays
+
     inputs = inputs_from_json(args.json)
     protocol = "grpc" if args.grpc else "rest"
     client = (Client.from_address(args.server, protocol=protocol, timeout=args.timeout) if args.server
@@ -438,11 +494,13 @@ def command_predict(args: argparse.Namespace) -> None:
     with client:
         outputs = client.predict(args.model, inputs, signature=args.signature, version=args.version, label=args.label)
     # TF Serving's own columnar answer: {"outputs": {name: value, ...}} (one output: its value alone).
-    print(json_tensor.json_from_tensors({name: to_proto(array) for name, array in outputs.items()},
-                                        json_tensor.RequestFormat.COLUMNAR))
+    print(json_from_output_arrays(outputs))
 
 
 def command_generate(args: argparse.Namespace) -> None:
+    from tfzoo.text.generation import call_generate_signature
+    from tfzoo.text.loading import load_generate_function
+
     function = load_generate_function(args.model_dir, jit_compile=args.jit_compile)
     controls = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_k": args.top_k,
                 "top_p": args.top_p, "seed": args.seed, "repetition_penalty": args.repetition_penalty,
@@ -452,6 +510,8 @@ def command_generate(args: argparse.Namespace) -> None:
 
 
 def command_serving_config(args: argparse.Namespace) -> None:
+    from tfzoo.serving.config import write_serving_configs
+
     batching = {name: getattr(args, name) for name in
                 ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
                 if getattr(args, name) is not None}
@@ -465,6 +525,8 @@ def command_serving_config(args: argparse.Namespace) -> None:
 
 
 def command_tfrecords(args: argparse.Namespace) -> None:
+    from tfzoo.datasets import write_tfrecord_shards
+
     for path in write_tfrecord_shards(args.csv, args.out, args.shards):
         print(path)
 
@@ -474,12 +536,25 @@ COMMANDS = {"list": command_list, "train": command_train, "evaluate": command_ev
             "predict": command_predict, "generate": command_generate, "tfrecords": command_tfrecords}
 
 
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors that are the user's to fix, reported in one line: OSError for missing files or a port in use;
+    ExportError and ServerError where their modules were imported (else none of them was raised)."""
+    errors: list[type[Exception]] = [ValueError, OSError]
+    for module, name in (("tfzoo.export.saved_model", "ExportError"), ("tfzoo.serving.client", "ServerError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; user errors print a clear message and exit 2."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    quiet.configure(verbose="--verbose" in argv)  # before TensorFlow is imported (by train's flags, or a command)
+    command = next((arg for arg in argv if not arg.startswith("-")), "")  # the top level has no valued flags
+    args = build_parser(command if command in COMMANDS else "").parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0
-    except (ValueError, OSError, ExportError, ServerError) as error:  # OSError: missing files, a port in use
+    except user_errors() as error:
         message = " ".join(line.strip() for line in str(error).splitlines())  # one line, whatever the error holds
         print(f"tfzoo {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -23,30 +23,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import grpc
 import numpy as np
-import tensorflow as tf
-from google.protobuf import json_format
-from tensorflow.core.framework import tensor_shape_pb2, types_pb2
-from tensorflow.core.protobuf import meta_graph_pb2
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    input_pb2,
-    model_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-    regression_pb2,
+
+from tfzoo.serving.protocol import json_arrays
+from tfzoo.serving.protocol.status import (
+    CODE_BY_HTTP_STATUS,
+    ServingError,
+    code_from_value,
 )
 
-from tfzoo.serving.protocol import examples as example_protos
-from tfzoo.serving.protocol import json_tensor
-from tfzoo.serving.protocol.status import CODE_BY_HTTP_STATUS, ServingError, code_from_value
-from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
+# Metadata and predict over REST take JSON and numpy only. Every TensorFlow and TF Serving proto module imports
+# all of TensorFlow (seconds), so the gRPC transport, status, classify and regress import them when they run.
+if TYPE_CHECKING:
+    from tensorflow_serving.apis import get_model_status_pb2, input_pb2, model_pb2
 
 Protocol = Literal["rest", "grpc"]
 
@@ -90,15 +82,24 @@ class TensorInfo(NamedTuple):
     shape: tuple[int | None, ...] | None
 
 
+class ModelSpec(NamedTuple):
+    """Which model, version (or version label) and signature a request is for (TF Serving's ModelSpec)."""
+
+    name: str
+    signature_name: str = ""
+    version: int | None = None
+    label: str | None = None
+
+
 @dataclass(frozen=True)
 class Signature:
-    """A model's SignatureDef: inputs and outputs by name; `optional` names the inputs that have defaults."""
+    """A model's SignatureDef: inputs and outputs by name; `optional` names the inputs that have defaults, whose
+    values `defaults` holds (TensorProtos in proto JSON)."""
 
     inputs: dict[str, TensorInfo]
     outputs: dict[str, TensorInfo]
     optional: frozenset[str] = frozenset()
-    signature_def: meta_graph_pb2.SignatureDef = field(default_factory=meta_graph_pb2.SignatureDef, compare=False,
-                                                       repr=False)
+    defaults: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class VersionStatus(NamedTuple):
@@ -200,6 +201,8 @@ class Client:
 
     def status(self, model: str, *, version: int | None = None, label: str | None = None) -> list[VersionStatus]:
         """The state of `version` (or the version `label` names), or of every version of the model."""
+        from tensorflow_serving.apis import get_model_status_pb2
+
         spec = _model_spec(model, version, label)
         response = self._retrying(lambda: self._transport.status(spec))
         return [
@@ -236,9 +239,9 @@ class Client:
         # Inputs left out take the signature's defaults here: TF Serving fills them in over gRPC only (its REST
         # parser wants every input of a signature that has several).
         for name in expected.optional - set(arrays):
-            arrays[name] = to_array(expected.signature_def.defaults[name], name)
+            arrays[name] = _default_array(name, expected.defaults[name])
         spec = _model_spec(model, version, label, signature)
-        return self._retrying(lambda: self._transport.predict(spec, arrays, expected.signature_def.outputs))
+        return self._retrying(lambda: self._transport.predict(spec, arrays, expected.outputs))
 
     def classify(
         self,
@@ -305,37 +308,38 @@ class _Rest:
         self._url = f"http://{address}/v1/models/"
         self._timeout = timeout
 
-    def metadata(self, spec: model_pb2.ModelSpec) -> get_model_metadata_pb2.SignatureDefMap:
-        answer = self._call(_rest_path(spec) + "/metadata")
-        # REST writes the SignatureDefMap itself, where gRPC packs it in an Any.
-        return json_format.ParseDict(
-            answer["metadata"][_SIGNATURE_DEF_FIELD],
-            get_model_metadata_pb2.SignatureDefMap(),
-            ignore_unknown_fields=True,
-        )
+    def metadata(self, spec: ModelSpec) -> dict[str, Any]:
+        """The SignatureDefMap in proto JSON: REST writes it itself, where gRPC packs it in an Any."""
+        try:
+            return self._call(_rest_path(spec) + "/metadata")["metadata"][_SIGNATURE_DEF_FIELD]
+        except (KeyError, TypeError):
+            raise ServerError(grpc.StatusCode.UNKNOWN, "the /metadata answer holds no metadata.signature_def") from None
 
-    def status(self, spec: model_pb2.ModelSpec) -> get_model_status_pb2.GetModelStatusResponse:
+    def status(self, spec: ModelSpec) -> get_model_status_pb2.GetModelStatusResponse:
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_status_pb2
+
         return json_format.ParseDict(
             self._call(_rest_path(spec)), get_model_status_pb2.GetModelStatusResponse(), ignore_unknown_fields=True
         )
 
-    def predict(self, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray],
-                outputs: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, np.ndarray]:
+    def predict(self, spec: ModelSpec, inputs: Mapping[str, np.ndarray],
+                outputs: Mapping[str, TensorInfo]) -> dict[str, np.ndarray]:
         # Columnar format ("inputs" -> "outputs"): unlike row format it keeps the names of several outputs and
         # allows outputs whose batch sizes differ.
-        body = json_tensor.json_from_request_tensors(inputs, json_tensor.RequestFormat.COLUMNAR, spec.signature_name)
+        body = json_arrays.json_from_request_tensors(inputs, json_arrays.RequestFormat.COLUMNAR, spec.signature_name)
         answer = self._call(_rest_path(spec) + ":predict", body, parse=False)
         try:
-            return json_tensor.arrays_from_json_response(answer, outputs)
+            return json_arrays.arrays_from_json_outputs(answer, {name: info.dtype for name, info in outputs.items()})
         except ServingError as error:
             raise ServerError(grpc.StatusCode.UNKNOWN, f"unreadable :predict answer: {error.message}") from None
 
-    def classify(self, spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+    def classify(self, spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
                  context: Mapping[str, Any] | None) -> list[list[tuple[str, float]]]:
         results = self._call(_rest_path(spec) + ":classify", _examples_body(spec, examples, context))["results"]
         return [[(str(label), float(score)) for label, score in classes] for classes in results]
 
-    def regress(self, spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+    def regress(self, spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
                 context: Mapping[str, Any] | None) -> np.ndarray:
         results = self._call(_rest_path(spec) + ":regress", _examples_body(spec, examples, context))["results"]
         return np.asarray(results, dtype=np.float32)
@@ -372,18 +376,20 @@ class _Rest:
             ) from None
 
 
-def _rest_path(spec: model_pb2.ModelSpec) -> str:
+def _rest_path(spec: ModelSpec) -> str:
     path = urllib.parse.quote(spec.name, safe="")
-    if spec.WhichOneof("version_choice") == "version":
-        path += f"/versions/{spec.version.value}"
-    elif spec.WhichOneof("version_choice") == "version_label":
-        path += f"/labels/{urllib.parse.quote(spec.version_label, safe='')}"
+    if spec.version is not None:
+        path += f"/versions/{spec.version}"
+    elif spec.label is not None:
+        path += f"/labels/{urllib.parse.quote(spec.label, safe='')}"
     return path
 
 
-def _examples_body(spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+def _examples_body(spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
                    context: Mapping[str, Any] | None) -> str:
     """A :classify/:regress body; the server types each feature from its JSON values as to_example() does."""
+    from tfzoo.serving.protocol import examples as example_protos
+
     if not examples:
         raise InvalidInputError("give at least one example")
     try:
@@ -419,23 +425,40 @@ class _Grpc:
             # channel that tried again meanwhile, and so finds a server that came up.
             ("grpc.initial_reconnect_backoff_ms", max(1, round(backoff * 500))),
         ]
+        from tensorflow_serving.apis import (
+            model_service_pb2_grpc,
+            prediction_service_pb2_grpc,
+        )
+
         self._channel = grpc.insecure_channel(address, options=options)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
-    def metadata(self, spec: model_pb2.ModelSpec) -> get_model_metadata_pb2.SignatureDefMap:
-        request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=[_SIGNATURE_DEF_FIELD])
+    def metadata(self, spec: ModelSpec) -> dict[str, Any]:
+        """The SignatureDefMap in proto JSON, as REST answers it."""
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=_spec_proto(spec),
+                                                                 metadata_field=[_SIGNATURE_DEF_FIELD])
         response = self._call(self._predictions.GetModelMetadata, request)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         response.metadata[_SIGNATURE_DEF_FIELD].Unpack(signature_map)
-        return signature_map
+        return json_format.MessageToDict(signature_map, preserving_proto_field_name=True)
 
-    def status(self, spec: model_pb2.ModelSpec) -> get_model_status_pb2.GetModelStatusResponse:
-        return self._call(self._models.GetModelStatus, get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
+    def status(self, spec: ModelSpec) -> get_model_status_pb2.GetModelStatusResponse:
+        from tensorflow_serving.apis import get_model_status_pb2
 
-    def predict(self, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray],
-                outputs: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, np.ndarray]:
-        request = predict_pb2.PredictRequest(model_spec=spec)
+        request = get_model_status_pb2.GetModelStatusRequest(model_spec=_spec_proto(spec))
+        return self._call(self._models.GetModelStatus, request)
+
+    def predict(self, spec: ModelSpec, inputs: Mapping[str, np.ndarray],
+                outputs: Mapping[str, TensorInfo]) -> dict[str, np.ndarray]:
+        from tensorflow_serving.apis import predict_pb2
+
+        from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
+
+        request = predict_pb2.PredictRequest(model_spec=_spec_proto(spec))
         for name, array in inputs.items():
             request.inputs[name].CopyFrom(to_proto(array))
         response = self._call(self._predictions.Predict, request)
@@ -444,15 +467,19 @@ class _Grpc:
         except ServingError as error:
             raise ServerError(grpc.StatusCode.UNKNOWN, f"unreadable Predict answer: {error.message}") from None
 
-    def classify(self, spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+    def classify(self, spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
                  context: Mapping[str, Any] | None) -> list[list[tuple[str, float]]]:
-        request = classification_pb2.ClassificationRequest(model_spec=spec, input=_input(examples, context))
+        from tensorflow_serving.apis import classification_pb2
+
+        request = classification_pb2.ClassificationRequest(model_spec=_spec_proto(spec), input=_input(examples, context))
         response = self._call(self._predictions.Classify, request)
         return [[(c.label, c.score) for c in classes.classes] for classes in response.result.classifications]
 
-    def regress(self, spec: model_pb2.ModelSpec, examples: Sequence[Mapping[str, Any]],
+    def regress(self, spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
                 context: Mapping[str, Any] | None) -> np.ndarray:
-        request = regression_pb2.RegressionRequest(model_spec=spec, input=_input(examples, context))
+        from tensorflow_serving.apis import regression_pb2
+
+        request = regression_pb2.RegressionRequest(model_spec=_spec_proto(spec), input=_input(examples, context))
         response = self._call(self._predictions.Regress, request)
         return np.array([r.value for r in response.result.regressions], dtype=np.float32)
 
@@ -474,50 +501,75 @@ class _Grpc:
 # ------------------------------------------------------------------------------- shared by both protocols
 
 def _input(examples: Sequence[Mapping[str, Any]], context: Mapping[str, Any] | None) -> input_pb2.Input:
+    from tfzoo.serving.protocol import examples as example_protos
+
     try:
         return example_protos.to_input(examples, context)
     except ValueError as error:
         raise InvalidInputError(str(error)) from None
 
 
-def _model_spec(model: str, version: int | None, label: str | None, signature: str = "") -> model_pb2.ModelSpec:
+def _model_spec(model: str, version: int | None, label: str | None, signature: str = "") -> ModelSpec:
     if version is not None and label is not None:
         raise ValueError(f"give a version or a label, not both (got version {version} and label {label!r})")
-    spec = model_pb2.ModelSpec(name=model, signature_name=signature)
-    if version is not None:
-        spec.version.value = version
-    if label is not None:
-        spec.version_label = label
-    return spec
+    return ModelSpec(model, signature, version, label)
 
 
-def _signatures(signature_map: get_model_metadata_pb2.SignatureDefMap) -> dict[str, Signature]:
-    # Left out: signatures with tensors that have no dtype, which no predict request can feed: the init op that
-    # TF2 exports list as "__saved_model_init_op", and composite (ragged, sparse) tensors.
-    return {
-        key: _signature(signature)
-        for key, signature in sorted(signature_map.signature_def.items())
-        if all(info.dtype != types_pb2.DT_INVALID for info in [*signature.inputs.values(), *signature.outputs.values()])
-    }
+def _spec_proto(spec: ModelSpec) -> model_pb2.ModelSpec:
+    from tensorflow_serving.apis import model_pb2
+
+    proto = model_pb2.ModelSpec(name=spec.name, signature_name=spec.signature_name)
+    if spec.version is not None:
+        proto.version.value = spec.version
+    if spec.label is not None:
+        proto.version_label = spec.label
+    return proto
 
 
-def _signature(signature: meta_graph_pb2.SignatureDef) -> Signature:
-    return Signature(
-        inputs={name: _tensor_info(info) for name, info in sorted(signature.inputs.items())},
-        outputs={name: _tensor_info(info) for name, info in sorted(signature.outputs.items())},
-        optional=frozenset(signature.defaults),
-        signature_def=signature,
-    )
+# TF's DataType names -> numpy dtypes (strings: object arrays of bytes). Others (bfloat16, complex, resources...)
+# are left out: this client sends and reads only these.
+_DTYPES = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_HALF": np.float16, "DT_INT8": np.int8,
+           "DT_INT16": np.int16, "DT_INT32": np.int32, "DT_INT64": np.int64, "DT_UINT8": np.uint8,
+           "DT_UINT16": np.uint16, "DT_UINT32": np.uint32, "DT_UINT64": np.uint64, "DT_BOOL": np.bool_,
+           "DT_STRING": object}
 
 
-def _tensor_info(info: meta_graph_pb2.TensorInfo) -> TensorInfo:
-    return TensorInfo(np.dtype(tf.dtypes.as_dtype(info.dtype).as_numpy_dtype), _shape(info.tensor_shape))
+def _signatures(signature_map: Mapping[str, Any]) -> dict[str, Signature]:
+    """The signatures of a SignatureDefMap in proto JSON (field names as in the .proto, as TF Serving writes them).
+
+    Left out: signatures with tensors that have no dtype, which no predict request can feed (the init op that
+    TF2 exports list as "__saved_model_init_op", and composite (ragged, sparse) tensors), or one this client
+    does not handle."""
+    signatures = {}
+    for key, signature in sorted(signature_map.get("signature_def", {}).items()):
+        tensors = [*signature.get("inputs", {}).values(), *signature.get("outputs", {}).values()]
+        if all(info.get("dtype") in _DTYPES for info in tensors):
+            signatures[key] = Signature(
+                inputs={name: _tensor_info(info) for name, info in sorted(signature.get("inputs", {}).items())},
+                outputs={name: _tensor_info(info) for name, info in sorted(signature.get("outputs", {}).items())},
+                optional=frozenset(signature.get("defaults", {})),
+                defaults=signature.get("defaults", {}),
+            )
+    return signatures
 
 
-def _shape(shape: tensor_shape_pb2.TensorShapeProto) -> tuple[int | None, ...] | None:
-    if shape.unknown_rank:
-        return None
-    return tuple(None if dim.size < 0 else dim.size for dim in shape.dim)
+def _tensor_info(info: Mapping[str, Any]) -> TensorInfo:
+    shape = info.get("tensor_shape", {})
+    if shape.get("unknown_rank"):
+        return TensorInfo(np.dtype(_DTYPES[info["dtype"]]), None)
+    dims = tuple(int(dim.get("size", 0)) for dim in shape.get("dim", []))  # int64 sizes are JSON strings
+    return TensorInfo(np.dtype(_DTYPES[info["dtype"]]), tuple(None if size < 0 else size for size in dims))
+
+
+def _default_array(name: str, tensor: Mapping[str, Any]) -> np.ndarray:
+    """A signature's default value (a TensorProto in proto JSON) as an array. Only the text generator's optional
+    inputs have defaults, so the proto modules (and TensorFlow) are imported here, for them alone."""
+    from google.protobuf import json_format
+    from tensorflow.core.framework import tensor_pb2
+
+    from tfzoo.serving.protocol.tensor_proto import to_array
+
+    return to_array(json_format.ParseDict(tensor, tensor_pb2.TensorProto()), name)
 
 
 def _checked_inputs(signature: Signature, key: str, inputs: Mapping[str, Any] | Any) -> dict[str, np.ndarray]:
@@ -556,10 +608,10 @@ def _checked_inputs(signature: Signature, key: str, inputs: Mapping[str, Any] | 
 
 
 def _checked_array(name: str, value: Any, info: TensorInfo) -> np.ndarray:
-    dtype = tf.dtypes.as_dtype(info.dtype)
-    if dtype == tf.string:
+    dtype = info.dtype
+    if dtype == object:
         array = _as_bytes_array(name, value)
-    elif dtype.is_bool or dtype.is_integer or dtype.is_floating:
+    elif dtype.kind in "biuf":
         try:
             given = np.asarray(value)
         except ValueError:
@@ -592,20 +644,21 @@ def _as_bytes_array(name: str, value: Any) -> np.ndarray:
     return _bytes_array(array)
 
 
-def _converted(name: str, given: np.ndarray, dtype: tf.DType) -> np.ndarray:
+def _converted(name: str, given: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """`given` as `dtype` when no value changes on the way (beyond float rounding), else InvalidInputError."""
     kind = given.dtype.kind
-    if dtype.is_bool:
+    if dtype.kind == "b":
         ok = kind == "b"
-    elif dtype.is_integer:
+    elif dtype.kind in "iu":
         whole = kind in "iu" or (kind == "f" and bool(np.all(np.isfinite(given) & (given == np.round(given)))))
-        ok = whole and (given.size == 0 or (given.min() >= dtype.min and given.max() <= dtype.max))
+        limits = np.iinfo(dtype)
+        ok = whole and (given.size == 0 or (given.min() >= limits.min and given.max() <= limits.max))
     else:
         ok = kind in "iuf"
     if not ok:
         raise InvalidInputError(f"input {name!r} expects {dtype.name} values, got {_describe(given)}")
     with np.errstate(over="ignore"):  # reported just below, naming the input
-        converted = given.astype(dtype.as_numpy_dtype)
+        converted = given.astype(dtype)
     if kind == "f" and np.any(np.isinf(converted) & np.isfinite(given)):
         raise InvalidInputError(f"input {name!r} has values too large for {dtype.name}: {_describe(given)}")
     return converted

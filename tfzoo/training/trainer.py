@@ -94,10 +94,13 @@ def train(
     multi-worker strategy only the chief writes `run_dir`; the other workers write to temporary folders they
     remove. A factory hyperparameter `decay_steps` left out is set to the run's training steps (epochs x steps
     per epoch), so a learning rate that decays over the run (tfzoo.optimizers.WarmupCosineDecay) ends with it.
+    `verbose` is Keras' (0 silent, 1 progress bar, 2 one line per epoch); "auto" is 1 on a terminal, else 2. A
+    resumed run says where it resumes, unless verbose is 0.
     On a table (a dataset with a schema) with `epochs` left out, the run makes at least MIN_TABLE_STEPS updates,
     with early stopping (patience a tenth of the epochs, unless `early_stopping` is given): see `table_schedule`.
     """
     strategy = resolve_strategy(strategy)  # first: logical CPU devices can only be made before TensorFlow runs
+    verbose = progress_verbosity(verbose)
     spec = get_spec(name)
     check_hparams(name, hparams)
     check_counts(epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every,
@@ -107,7 +110,9 @@ def train(
     if resume and run_dir is None:
         raise ValueError("resume needs the run dir of the run to continue (--run-dir DIR)")
     if resume and not holds_run(Path(run_dir)):
-        print(f"tfzoo: {run_dir} holds no run yet; --resume starts it from the beginning", file=sys.stderr, flush=True)
+        if verbose:
+                print(f"tfzoo: {run_dir} holds no run yet; --resume starts it from the beginning", file=sys.stderr,
+                  flush=True)
         resume = False
     if resume:
         config = resumed_config(Path(run_dir), name, settings, hparams)
@@ -158,6 +163,11 @@ def train(
             raise ValueError(f"epochs={epochs} is fewer than the {started_epochs} epochs {run_dir} has already "
                              f"started; give epochs >= {started_epochs}")
         if resume:
+            if verbose:
+                steps = steps_per_epoch(data.num_examples("train"), batch_size)
+                print(f"tfzoo: resuming {run_dir} at epoch {position.epoch + 1} of {epochs}, step {position.step} of "
+                      f"{steps} ({position.epoch} epochs and {position.step} steps already trained)",
+                      file=sys.stderr, flush=True)
             config.setdefault("resumed_at_epochs", []).append(position.epoch)
             config.setdefault("resumed_at_steps", []).append(position.step)
         remove_temporaries(write_dir)  # of a predecessor killed while it wrote model.keras, config.json, ...
@@ -191,6 +201,14 @@ def train(
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
     return TrainResult(run_dir=run_dir, model=model, history=history, metrics=metrics)
+
+
+def progress_verbosity(verbose: int | str) -> int:
+    """Keras' `verbose` for where stdout goes: "auto" is the progress bar (1) on a terminal and one line per epoch
+    (2) into a file or pipe, where a bar's redraws would be thousands of lines."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(verbose)
 
 
 # A table of a few hundred rows is a handful of batches an epoch: the factories' epoch counts (the source

@@ -3,17 +3,16 @@
 The server side (`fill_*_request`, `json_from_*`) reproduces TF Serving's behaviour and error texts: row
 ("instances"/"predictions") and columnar ("inputs"/"outputs") formats, `{"b64": ...}` strings and `_bytes`
 output names, NaN/Infinity, rapidjson's number types and parse errors, and the float formatting of
-`WriteDecimal`. The client side (`json_from_request_tensors`, `arrays_from_json_response`) is the inverse, built
-from the same helpers, so that what the client writes the server reads back identically.
+`WriteDecimal`. The client side (`json_arrays`: `json_from_request_tensors`, `arrays_from_json_outputs`, without
+TensorFlow) is the inverse, built from the same writers, so that what the client writes the server reads back
+identically.
 
 JSON itself is read and written as TF Serving's rapidjson does (`rapidjson.py`: its number types, parse errors,
 duplicate keys, pretty layout and float digits).
 """
 from __future__ import annotations
 
-import base64
 import binascii
-import enum
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +26,17 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2, regression_pb2
 
 from tfzoo.serving.protocol import rapidjson
+from tfzoo.serving.protocol.json_arrays import (
+    _BYTES_SUFFIX,
+    RequestFormat,
+    _batch_size,
+    _Column,
+    _column,
+    _decimal_tokens,
+    _write_columns,
+    _write_rows,
+    json_from_request_tensors,
+)
 from tfzoo.serving.protocol.rapidjson import (
     MISSING,
     JsonObject,
@@ -34,7 +44,6 @@ from tfzoo.serving.protocol.rapidjson import (
     debug_string,
     json_type,
     member,
-    quote,
     utf8,
 )
 from tfzoo.serving.protocol.status import ServingError, invalid_argument
@@ -43,17 +52,9 @@ from tfzoo.serving.protocol.tensor_proto import shape_proto, to_array
 __all__ = [
     "RequestFormat", "fill_predict_request", "fill_classification_request", "fill_regression_request",
     "json_from_tensors", "json_from_classification_result", "json_from_regression_result", "json_from_error",
-    "is_b64", "json_from_request_tensors", "arrays_from_json_response",
+    "is_b64", "json_from_request_tensors",
 ]
 
-_BYTES_SUFFIX = "_bytes"        # output tensors named so are written as {"b64": ...} (json_tensor.cc)
-
-
-class RequestFormat(enum.Enum):
-    """How a Predict request lists its tensors, and so how the response lists them."""
-
-    ROW = "row"             # {"instances": [...]}  -> {"predictions": [...]}
-    COLUMNAR = "columnar"   # {"inputs": ...}       -> {"outputs": ...}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -185,66 +186,6 @@ def is_b64(value: Any) -> bool:
     if type(value) is JsonObject:
         return len(value) == 1 and value[0][0] == "b64" and type(value[0][1]) is str
     return isinstance(value, Mapping) and len(value) == 1 and isinstance(value.get("b64"), str)
-
-
-def json_from_request_tensors(tensors: Mapping[str, np.ndarray], format: RequestFormat,
-                              signature_name: str = "") -> str:
-    """A REST predict body for `tensors`: {"signature_name"?, "instances": [...]} or {"inputs": ...}.
-
-    Written with the rules `fill_predict_request` reads: one tensor is written unnamed, several as named
-    objects; strings go as JSON strings, or as {"b64": ...} when they are not UTF-8 or their name ends in
-    "_bytes"; floats in the shortest text that parses back to the same value.
-    """
-    if not tensors:
-        raise invalid_argument("Cannot convert empty tensor map to JSON")
-    names = sorted(tensors)
-    arrays = {name: np.asarray(tensors[name]) for name in names}
-    if format is RequestFormat.ROW:
-        batch = _batch_size({name: list(array.shape) for name, array in arrays.items()})
-    elif format is not RequestFormat.COLUMNAR:
-        raise invalid_argument("Invalid request format")
-    columns = {name: _column_from_array(name, array) for name, array in arrays.items()}
-    writer = PrettyWriter()
-    writer.single_line_arrays = True  # compact: only objects take a line per member
-    writer.start_object()
-    if signature_name:
-        writer.key("signature_name")
-        writer.string(signature_name)
-    if format is RequestFormat.ROW:
-        writer.key("instances")
-        _write_rows(writer, columns, batch)
-    else:
-        writer.key("inputs")
-        _write_columns(writer, columns)
-    writer.end_object()
-    return writer.text()
-
-
-def arrays_from_json_response(body: str | bytes,
-                              output_infos: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, np.ndarray]:
-    """The tensors of a REST predict response ({"predictions": ...} or {"outputs": ...}) as numpy arrays in the
-    dtypes of `output_infos` (strings as bytes, b64 decoded), parsed as `fill_predict_request` parses inputs.
-
-    {"error": message} raises ServingError(INVALID_ARGUMENT, message).
-    """
-    doc = _document(body)
-    error = member(doc, "error")
-    if error is not MISSING:
-        raise invalid_argument(error if type(error) is str else debug_string(error))
-    if not output_infos:
-        raise invalid_argument("Failed to get output map")
-    predictions, outputs = member(doc, "predictions"), member(doc, "outputs")
-    if predictions is not MISSING:
-        if type(predictions) is not list:
-            raise _format_error(doc, "Expecting 'predictions' to be an list/array")
-        if not predictions:  # a batch of 0: the outputs' own shapes, with 0 rows
-            return {name: to_array(_empty_batch(info), name) for name, info in output_infos.items()}
-        tensors = _tensors_from_rows(predictions, output_infos, "predictions")
-    elif outputs is not MISSING:
-        tensors = _tensors_from_columns(outputs, output_infos, "outputs")
-    else:
-        raise invalid_argument("Missing 'outputs' or 'predictions' key")
-    return {name: to_array(tensor, name) for name, tensor in tensors.items()}
 
 
 def _document(body: str | bytes) -> JsonObject:
@@ -519,12 +460,6 @@ def _tensors_from_columns(value: Any, infos: Mapping[str, meta_graph_pb2.TensorI
     return tensors
 
 
-def _empty_batch(info: meta_graph_pb2.TensorInfo) -> tensor_pb2.TensorProto:
-    """A 0-row tensor for an output listed in an empty "predictions": [0, the output's other dims]."""
-    dims = [max(d.size, 0) for d in info.tensor_shape.dim[1:]] if not info.tensor_shape.unknown_rank else []
-    return tensor_pb2.TensorProto(dtype=info.dtype, tensor_shape=shape_proto((0, *dims)))
-
-
 def _fill_signature(doc: JsonObject, request: Any) -> None:
     """FillSignature: the optional "signature_name" string."""
     signature = member(doc, "signature_name")
@@ -597,31 +532,6 @@ def _feature(name: str, values: list) -> feature_pb2.Feature:
 # Tensors -> JSON values (MakeRowFormatJsonFromTensors, MakeColumnarFormatJsonFromTensors, WriteDecimal)
 # ---------------------------------------------------------------------------------------------------------------
 
-class _B64(str):
-    """A value written as {"b64": <this text>}."""
-
-
-class _Column(NamedTuple):
-    """A tensor ready to write: its dims and one JSON token per value, in row-major order."""
-
-    dims: tuple[int, ...]
-    tokens: list[str]
-    has_b64: bool
-
-
-def _batch_size(dims: dict[str, list[int]]) -> int:
-    """The row format's shared first dimension (MakeRowFormatJsonFromTensors' checks)."""
-    batch = -1
-    for name, shape in dims.items():
-        if not shape:
-            raise invalid_argument(f"Tensor name: {name} has no shape information ")
-        if batch >= 0 and shape[0] != batch:
-            raise invalid_argument(f"Tensor name: {name} has inconsistent batch size: {shape[0]} "
-                                   f"expecting: {batch}")
-        batch = shape[0]
-    return batch
-
-
 def _column_from_proto(name: str, tensor: tensor_pb2.TensorProto) -> _Column:
     """A response tensor's values; DT_STRING ones named "*_bytes" as b64. Dtypes TF Serving cannot write fail
     once there is a value to write."""
@@ -634,118 +544,3 @@ def _column_from_proto(name: str, tensor: tensor_pb2.TensorProto) -> _Column:
     return _column(dims, to_array(tensor, name), as_b64, invalid_utf8_as_b64=False)
 
 
-def _column_from_array(name: str, array: np.ndarray) -> _Column:
-    """A request tensor's values; strings named "*_bytes", or not UTF-8, as b64."""
-    if array.dtype.kind not in "fiubOSU" or array.dtype.kind == "f" and array.dtype.itemsize > 8:
-        raise invalid_argument(f"Tensor name: {name} of dtype {array.dtype} cannot be written as JSON")
-    return _column(array.shape, array, name.endswith(_BYTES_SUFFIX), invalid_utf8_as_b64=True)
-
-
-def _column(dims: tuple[int, ...], array: np.ndarray, as_b64: bool, invalid_utf8_as_b64: bool) -> _Column:
-    flat = array.reshape(-1)
-    kind = array.dtype.kind
-    if kind == "f":
-        tokens = _decimal_tokens(flat)
-    elif kind in "iu":
-        tokens = list(map(str, flat.tolist()))
-    elif kind == "b":
-        tokens = ["true" if v else "false" for v in flat.tolist()]
-    else:
-        tokens = [_string_token(v, as_b64, invalid_utf8_as_b64) for v in flat.tolist()]
-    return _Column(tuple(dims), tokens, any(type(t) is _B64 for t in tokens))
-
-
-def _string_token(value: bytes | str, as_b64: bool, invalid_utf8_as_b64: bool) -> str:
-    """A string value as a quoted JSON string, or as _B64. TF Serving writes a string's bytes as they are,
-    UTF-8 or not; a client must not (its JSON would not be UTF-8), so it sends such bytes as b64."""
-    if not isinstance(value, (bytes, str)):
-        raise invalid_argument(f"Cannot write {type(value).__name__} value as a JSON string")
-    raw = value if isinstance(value, bytes) else utf8(value)
-    if as_b64:
-        return _B64(base64.b64encode(raw).decode("ascii"))
-    if isinstance(value, str):
-        return quote(value)
-    try:
-        return quote(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        if invalid_utf8_as_b64:
-            return _B64(base64.b64encode(raw).decode("ascii"))
-        return quote(raw.decode("utf-8", "surrogateescape"))
-
-
-def _decimal_tokens(values: np.ndarray) -> list[str]:
-    """WriteDecimal for each value: six significant digits ("%g", as absl::StrCat) if they read back to the
-    same float/double, else full precision (9 or 17 digits); ".0" added to whole numbers not in exponent form;
-    NaN, Infinity and -Infinity as such."""
-    doubles = values.astype(np.float64).tolist()
-    tokens = ["%.6g" % v for v in doubles]
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        back = np.array([float(t) for t in tokens], dtype=np.float64).astype(values.dtype)
-    wide = "%.9g" if values.dtype.itemsize <= 4 else "%.17g"
-    for i in np.flatnonzero(back != values).tolist():
-        tokens[i] = wide % doubles[i]
-    tokens = [t if "." in t or "e" in t else t + ".0" for t in tokens]
-    for i in np.flatnonzero(~np.isfinite(values)).tolist():
-        v = doubles[i]
-        tokens[i] = "NaN" if v != v else "Infinity" if v > 0 else "-Infinity"
-    return tokens
-
-
-def _write_token(writer: PrettyWriter, token: str) -> None:
-    if type(token) is _B64:
-        writer.start_object()
-        writer.key("b64")
-        writer.string(token)
-        writer.end_object()
-    else:
-        writer.value(token)
-
-
-def _write_values(writer: PrettyWriter, column: _Column, dim: int, offset: int) -> int:
-    """AddTensorValues: the values from `offset` nested as dims[dim:] (one bare value when no dims are left);
-    returns the offset after them."""
-    dims = column.dims
-    if dim >= len(dims):
-        _write_token(writer, column.tokens[offset])
-        return offset + 1
-    if dim == len(dims) - 1 and not column.has_b64:
-        writer.scalar_array(column.tokens[offset:offset + dims[dim]])
-        return offset + dims[dim]
-    writer.start_array()
-    for _ in range(dims[dim]):
-        offset = _write_values(writer, column, dim + 1, offset)
-    writer.end_array()
-    return offset
-
-
-def _write_rows(writer: PrettyWriter, columns: dict[str, _Column], batch: int) -> None:
-    """The row format: a list of `batch` items, each the tensors' slices (named objects when several)."""
-    named = len(columns) > 1
-    offsets = dict.fromkeys(columns, 0)
-    layout = writer.single_line_arrays
-    writer.start_array()
-    for _ in range(batch):
-        if named:
-            writer.start_object()
-        writer.single_line_arrays = True  # TF Serving writes each item's arrays on one line
-        for name, column in columns.items():
-            if named:
-                writer.key(name)
-            offsets[name] = _write_values(writer, column, 1, offsets[name])
-        writer.single_line_arrays = layout
-        if named:
-            writer.end_object()
-    writer.end_array()
-
-
-def _write_columns(writer: PrettyWriter, columns: dict[str, _Column]) -> None:
-    """The columnar format: the one tensor, or an object of named tensors."""
-    named = len(columns) > 1
-    if named:
-        writer.start_object()
-    for name, column in columns.items():
-        if named:
-            writer.key(name)
-        _write_values(writer, column, 0, 0)
-    if named:
-        writer.end_object()

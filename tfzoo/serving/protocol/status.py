@@ -1,8 +1,12 @@
 """TF Serving's status codes: the error every request path raises, and its HTTP status on the REST API."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import grpc
-import tensorflow as tf
+
+if TYPE_CHECKING:  # only named in a type hint: importing TensorFlow would cost a REST client seconds
+    import tensorflow as tf
 
 # TF Serving's ToHTTPStatusCode (model_servers/http_server.cc).
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
