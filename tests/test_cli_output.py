@@ -34,7 +34,8 @@ def run_cli(*args: str, code: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("args", [["--help"], ["predict", "--help"], ["validate", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], *([command, "--help"] for command in (
+    "train", "evaluate", "list", "validate", "serving-config", "tfrecords", "predict"))])
 @pytest.mark.slow
 def test_help_imports_no_tensorflow(args: list[str]) -> None:
     result = run_cli(*args, code=IMPORT_CHECK)

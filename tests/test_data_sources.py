@@ -9,7 +9,7 @@ import pytest
 from test_datasets import fake_mnist_folder
 
 from tfzoo.datasets import DataError, DataSplits, FileDataset, choose_dataset, list_datasets, read_idx
-from tfzoo.datasets.sources import FILE_DATASETS, named_datasets
+from tfzoo.datasets.catalog import FILE_DATASETS, named_datasets
 
 STREAMED = {"train_files": "train-*.csv", "validation_files": "val.csv", "test_files": "test.csv"}
 

@@ -171,8 +171,8 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_arguments(train: argparse.ArgumentParser) -> None:
-    from tfzoo.datasets.sources import named_datasets
-    from tfzoo.training.strategy import STRATEGIES
+    from tfzoo.datasets.catalog import named_datasets
+    from tfzoo.training import STRATEGIES
 
     train.add_argument("model", help="registered model name (see `tfzoo list`)")
     data = train.add_argument_group("data (default: the model's own dataset)")

@@ -1,16 +1,34 @@
 """Datasets: each loader returns a Dataset (a DataSplits in memory, or a FileDataset streamed from files) whose
 `source` rebuilds it with `load_dataset(**source)` (the catalog of names), and `choose_dataset` picks one from the
-data flags of `tfzoo train`."""
+data flags of `tfzoo train`.
+
+The names below are imported on first use (PEP 562): `tfzoo.datasets.catalog` lists the datasets without importing
+TensorFlow, which every loader needs."""
 from __future__ import annotations
 
-from tfzoo.datasets.base import DataError, Dataset, DataSplits
-from tfzoo.datasets.catalog import list_datasets, load_dataset
-from tfzoo.datasets.files import FileDataset, load_files, write_tfrecord_shards
-from tfzoo.datasets.mnist import load_digits, load_mnist, read_idx
-from tfzoo.datasets.sources import choose_dataset
-from tfzoo.datasets.tabular import load_csv
-from tfzoo.datasets.text import headline_csv, python_docs, text_file
+import importlib
+from typing import Any
 
-__all__ = ["DataError", "DataSplits", "Dataset", "FileDataset", "choose_dataset", "headline_csv", "list_datasets",
-           "load_csv", "load_dataset", "load_digits", "load_files", "load_mnist", "python_docs", "read_idx",
-           "text_file", "write_tfrecord_shards"]
+_API = {
+    "DataError": "tfzoo.errors", "Dataset": "tfzoo.datasets.base", "DataSplits": "tfzoo.datasets.base",
+    "list_datasets": "tfzoo.datasets.catalog", "load_dataset": "tfzoo.datasets.catalog",
+    "FileDataset": "tfzoo.datasets.files", "load_files": "tfzoo.datasets.files",
+    "write_tfrecord_shards": "tfzoo.datasets.files", "load_digits": "tfzoo.datasets.mnist",
+    "load_mnist": "tfzoo.datasets.mnist", "read_idx": "tfzoo.datasets.mnist", "choose_dataset": "tfzoo.datasets.sources",
+    "load_csv": "tfzoo.datasets.tabular", "headline_csv": "tfzoo.datasets.text", "python_docs": "tfzoo.datasets.text",
+    "text_file": "tfzoo.datasets.text",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'tfzoo.datasets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -6,19 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tfzoo.datasets.base import DataError, Dataset
-from tfzoo.datasets.catalog import list_datasets, load_dataset
+from tfzoo.datasets.catalog import FILE_DATASETS, load_dataset, named_datasets
 from tfzoo.datasets.files import load_files
 from tfzoo.datasets.tabular import load_csv
 from tfzoo.tasks import get_task
-
-# Datasets read from the user's files: chosen by their own keywords (csv=, train_files=, ...), never by name alone.
-FILE_DATASETS = ("csv", "files", "text_file", "headline_csv")
-
-
-def named_datasets() -> list[str]:
-    """The built-in datasets `choose_dataset(dataset=NAME)` (and `tfzoo train --dataset`) can pick, sorted."""
-    return [name for name in list_datasets() if name not in FILE_DATASETS]
-
 
 def choose_dataset(
     *,

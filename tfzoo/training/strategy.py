@@ -6,8 +6,7 @@ import os
 import tensorflow as tf
 
 from tfzoo.cluster import cluster_from_tf_config
-
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+from tfzoo.training import STRATEGIES
 
 
 class StrategyError(ValueError):
