@@ -72,6 +72,8 @@ def test_train_on_a_csv_from_the_command_line(tmp_path):
     [
         (["train", "resnet"], "unknown model 'resnet'; known models: binary_mlp"),
         (["train", "mnist_mlp", "-p", "hidden=3"], "no hyperparameter 'hidden'"),
+        (["train", "mnist_mlp", "-p", "dropout=-0.1", "--run-dir", "run"],
+         "hyperparameter dropout=-0.1 is out of its range [0, 1)"),
         (["train", "binary_mlp", "--csv", "missing.csv"], "--csv and --target go together"),
         (["train", "binary_mlp", "--csv", "missing.csv", "--target", "y"], "missing.csv"),
         (["train", "linear_regression", "--dataset", "digits"], "regression model but dataset 'digits'"),
@@ -83,6 +85,7 @@ def test_user_errors_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys, a
     assert main(args) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize("flag, value", [("--dataset", "imagenet"), ("--dataset", "csv"), ("--strategy", "gpu_farm")])
