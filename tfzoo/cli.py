@@ -237,14 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir from its last checkpoint, or start it if the dir holds no "
                             "run yet; data, -p, --batch-size, --seed, --early-stopping, --mixed-precision and "
-                            "--jit-compile given again must match the run's (--seed defaults to 0); --epochs may "
+                            "--jit-compile given again must match the run's (left out: the run's own); --epochs may "
                             "change the target")
     train.add_argument("--checkpoint-every", metavar="STEPS",
                        type=whole(1, INT32_MAX, "leave the flag out to checkpoint after every epoch only"),
                        help="also checkpoint every STEPS training steps (default: after every epoch only)")
     train.add_argument("--run-dir", metavar="DIR", help="where to write the run (default: runs/MODEL/TIMESTAMP)")
-    train.add_argument("--seed", type=whole(0, 2**32 - 1), default=0,  # NumPy's seed range
-                       help="seed for weights, data split and shuffling (default: 0)")
+    train.add_argument("--seed", type=whole(0, 2**32 - 1),  # NumPy's seed range; None: not given
+                       help="seed for weights, data split and shuffling (default: 0; with --resume, the run's own)")
     train.add_argument("--early-stopping", type=whole(0, MAX_EPOCHS, "leave the flag out to train every epoch"),
                        metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
@@ -391,7 +391,7 @@ def command_train(args: argparse.Namespace) -> None:
         task=spec.task.name, dataset=args.dataset, csv=args.csv, target=args.target, train_files=args.train_files,
         validation_files=args.validation_files, test_files=args.test_files, text_file=args.text_file,
         text_column=args.text_column, data_dir=args.data_dir, categorical=args.categorical, drop=args.drop,
-        positive_class=args.positive_class, seed=args.seed,
+        positive_class=args.positive_class, seed=data_seed(args),
     )
     result = tfzoo.train(
         args.model, dataset=dataset, epochs=args.epochs,
@@ -402,6 +402,19 @@ def command_train(args: argparse.Namespace) -> None:
     print(f"run dir: {result.run_dir}")
     print("held-out metrics: " + json.dumps(result.metrics, sort_keys=True))
     print(f"weights sha256: {weights_digest(result.model)}")
+
+
+def data_seed(args: argparse.Namespace) -> int:
+    """The seed that splits the data: --seed, else the resumed run's stored seed (the data must be the run's),
+    else 0."""
+    if args.seed is not None:
+        return args.seed
+    from pathlib import Path
+
+    from tfzoo.run_dir import CONFIG_FILE, read_config
+    if args.resume and args.run_dir and (Path(args.run_dir) / CONFIG_FILE).is_file():
+        return read_config(Path(args.run_dir))["seed"]
+    return 0
 
 
 def command_evaluate(args: argparse.Namespace) -> None:
