@@ -78,6 +78,8 @@ def test_train_on_a_csv_from_the_command_line(tmp_path):
         (["train", "binary_mlp", "--csv", "missing.csv", "--target", "y"], "missing.csv"),
         (["train", "linear_regression", "--dataset", "digits"], "regression model but dataset 'digits'"),
         (["evaluate", "nowhere"], "not a finished tfzoo run dir"),
+        (["export", "nowhere", "--model-base", "models", "--name", ""], "--name '' cannot name a served model"),
+        (["export", "nowhere", "--model-base", "models", "--name", "a b"], "--name 'a b' cannot name a served model"),
     ],
 )
 def test_user_errors_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys, args, message):

@@ -378,3 +378,10 @@ def test_manifests_parse_as_yaml():
     assert yaml.safe_load((SERVING / "k8s" / "service.yaml").read_text())["kind"] == "Service"
     isvc = yaml.safe_load((SERVING / "k8s" / "kserve-inferenceservice.yaml").read_text())
     assert isvc["spec"]["predictor"]["model"]["runtimeVersion"] == "2.21.0"
+
+
+def test_a_model_folder_whose_name_cannot_be_served_is_named(tmp_path):
+    base = make_base(tmp_path, {"good": [1], "a b": [1]})
+    with pytest.raises(ServingConfigError, match=r"model folder .*a b: 'a b' cannot name a served model: .* use "
+                                                 r"letters, digits, '_', '-' and '.' \(not first\)"):
+        discover_models(base)

@@ -135,8 +135,11 @@ class Parser(argparse.ArgumentParser):
 SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
     "port": (("--port", "--grpc-port"), PORT, "gRPC port (default %(default)s)"),
     "rest_api_port": (("--rest_api_port", "--rest-port"), PORT, "REST port; 0 serves no REST API (default)"),
-    "model_name": (("--model_name",), str, "name of the one model --model_base_path serves (default %(default)s)"),
-    "model_base_path": (("--model_base_path",), str, "folder holding the model's version folders"),
+    "model_name": (("--model_name",), str, "name of the one model --model_base_path serves: letters, digits, '_', "
+                   "'-' and '.' (not first) (default %(default)s)"),
+    "model_base_path": (("--model_base_path",), str,
+                        "folder holding the model's version folders; a file is refused, a folder that does not exist "
+                        "yet is logged once and followed as TF Serving follows it (served once a version appears)"),
     "model_config_file": (("--model_config_file", "--model-config"), str,
                           "models.config (ModelServerConfig text format); instead of --model_name/--model_base_path"),
     "model_config_file_poll_wait_seconds": (("--model_config_file_poll_wait_seconds",), SECONDS_POLL,
@@ -260,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "warm-up requests, tfzoo.json), validated in a fresh process before it is renamed into place.")
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--model-base", required=True, metavar="DIR", help="TF Serving's model base folder")
-    export.add_argument("--name", help="model name under the base (default: the registry name)")
+    export.add_argument("--name", help="model name under the base: letters, digits, '_', '-' and '.' (not first) "
+                                       "(default: the registry name)")
     export.add_argument("--version", type=whole(1, INT64_MAX), metavar="N",
                         help="version number (default: the next free one, or the one already holding this export)")
     export.add_argument("--max-tokens-per-request", type=whole(*TOKENS_PER_REQUEST_RANGE), metavar="N",
@@ -422,6 +426,9 @@ def command_evaluate(args: argparse.Namespace) -> None:
 
 
 def command_export(args: argparse.Namespace) -> None:
+    if args.name is not None:
+        from tfzoo.serving.config import check_model_name
+        check_model_name(args.name, "--name")
     print(tfzoo.export(args.run_dir, args.model_base, name=args.name, version=args.version,
                        max_tokens_per_request=args.max_tokens_per_request, xla=args.xla))
 

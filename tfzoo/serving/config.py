@@ -24,6 +24,11 @@ MODELS_CONFIG, BATCHING_CONFIG, MONITORING_CONFIG = "models.config", "batching.c
 
 # TF Serving's rule for version labels; they appear in REST paths /v1/models/NAME/labels/LABEL.
 _LABEL_NAME = re.compile(r"[a-zA-Z0-9_]+")
+# A model name is a folder name under the model base and a REST path segment (/v1/models/NAME:predict, which
+# TF Serving matches as [^/:]+ without decoding %-escapes): letters, digits, '_', '-' and '.', not first (a hidden
+# folder, which the config writer and the exporter's staging folders use).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+MODEL_NAME_RULE = "letters, digits, '_', '-' and '.' (not first)"
 _URI = re.compile(r"[a-z][a-z0-9+.-]*://")
 _METRICS_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
 
@@ -33,6 +38,14 @@ class ServingConfigError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------- models.config
+
+def check_model_name(name: str, what: str = "model name") -> str:
+    """`name` when it can name a served model (see _MODEL_NAME); ServingConfigError naming `what` otherwise."""
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        raise ServingConfigError(f"{what} {name!r} cannot name a served model: it is a folder name and a REST path "
+                                 f"segment (/v1/models/NAME:predict), so use {MODEL_NAME_RULE}")
+    return name
+
 
 def discover_models(model_base: str | os.PathLike[str]) -> dict[str, list[int]]:
     """Map each model under `model_base` (MODEL_BASE/NAME/VERSION/saved_model.pb) to its sorted versions.
@@ -60,7 +73,7 @@ def discover_models(model_base: str | os.PathLike[str]) -> dict[str, list[int]]:
                 )
             versions.append(version)
         if versions:
-            models[model_dir.name] = sorted(versions)
+            models[check_model_name(model_dir.name, f"model folder {model_dir}:")] = sorted(versions)
     if not models:
         raise ServingConfigError(
             f"no models in {base}: expected {base}/NAME/VERSION/saved_model.pb with an integer VERSION folder"
