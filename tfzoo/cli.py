@@ -224,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--text-file", metavar="FILE",
                       help="a UTF-8 text file for text_generator to model; blank lines separate documents")
     data.add_argument("--data-dir", metavar="DIR", help="a folder of MNIST IDX files (gz or not) for the digit models")
+    for split in ("validation", "test"):
+        data.add_argument(f"--{split}-fraction", type=real(0, 1), metavar="F",
+                          help=f"the share of --csv rows (--text-file documents) held out for {split} (default 0.15; "
+                               "with --resume, the run's own)")
     train.add_argument("--epochs", type=whole(1, MAX_EPOCHS), help="epochs (default: the model's)")
     train.add_argument("--batch-size", type=whole(1, INT32_MAX), help="global batch size (default: the model's)")
     distribution = train.add_argument_group("distribution and speed")
@@ -395,7 +399,7 @@ def command_train(args: argparse.Namespace) -> None:
         task=spec.task.name, dataset=args.dataset, csv=args.csv, target=args.target, train_files=args.train_files,
         validation_files=args.validation_files, test_files=args.test_files, text_file=args.text_file,
         text_column=args.text_column, data_dir=args.data_dir, categorical=args.categorical, drop=args.drop,
-        positive_class=args.positive_class, seed=data_seed(args),
+        positive_class=args.positive_class, **data_settings(args),
     )
     result = tfzoo.train(
         args.model, dataset=dataset, epochs=args.epochs,
@@ -408,17 +412,20 @@ def command_train(args: argparse.Namespace) -> None:
     print(f"weights sha256: {weights_digest(result.model)}")
 
 
-def data_seed(args: argparse.Namespace) -> int:
-    """The seed that splits the data: --seed, else the resumed run's stored seed (the data must be the run's),
-    else 0."""
-    if args.seed is not None:
-        return args.seed
+def data_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """How the data is split: --seed and the fractions as given, else (left out on --resume) the run's stored ones,
+    since the data must be the run's; else the seed 0 and the loader's fractions."""
+    settings = {"seed": args.seed, "validation_fraction": args.validation_fraction,
+                "test_fraction": args.test_fraction}
     from pathlib import Path
 
     from tfzoo.run_dir import CONFIG_FILE, read_config
     if args.resume and args.run_dir and (Path(args.run_dir) / CONFIG_FILE).is_file():
-        return read_config(Path(args.run_dir))["seed"]
-    return 0
+        config = read_config(Path(args.run_dir))
+        # The stored fractions only for a file given again: left out, the data is rebuilt from config.json.
+        stored = {**(config["dataset"] if args.csv or args.text_file else {}), "seed": config["seed"]}
+        settings = {key: stored.get(key) if value is None else value for key, value in settings.items()}
+    return {**settings, "seed": settings["seed"] or 0}
 
 
 def command_evaluate(args: argparse.Namespace) -> None:
