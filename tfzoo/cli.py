@@ -61,6 +61,21 @@ def parse_label(text: str) -> tuple[str, int]:
     return name, int(version)
 
 
+def parse_versions(text: str) -> int | tuple[str, list[int]]:
+    """N (a version, for every model) or NAME=N[,N] (the versions of one model), for serving-config --versions."""
+    name, sep, numbers = text.partition("=")
+    if not sep:
+        return VERSION(text)
+    try:
+        versions = [VERSION(number) for number in numbers.split(",")]
+    except argparse.ArgumentTypeError:
+        versions = []
+    if not (name and versions):
+        raise argparse.ArgumentTypeError(f"expected NAME=N[,N] such as mnist_cnn=1,2 (N from 0 to {INT64_MAX}), "
+                                         f"got {text!r}")
+    return name, versions
+
+
 def parse_bool(text: str) -> bool:
     """A tensorflow_model_server boolean flag value: true/false (also 1/0)."""
     if text.lower() in ("true", "1"):
@@ -322,7 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     configs.add_argument("--out", required=True, metavar="DIR", help="folder to write the three files to")
     configs.add_argument("--version-policy", choices=VERSION_POLICIES, default="latest",
                          help="latest: newest version only (default); all; specific: exactly --versions")
-    configs.add_argument("--versions", type=VERSION, nargs="+", metavar="N", help="versions to serve with 'specific'")
+    configs.add_argument("--versions", type=parse_versions, nargs="+", action="extend", metavar="N|NAME=N[,N]",
+                         help="versions to serve with 'specific', for every model (--versions 1 2); or per model "
+                              "(repeatable: --versions mnist_cnn=1,2 --versions text_generator=3): those models serve "
+                              "exactly them, the others follow --version-policy")
     configs.add_argument("--label", type=parse_label, action="append", default=[], metavar="NAME=VERSION",
                          help="a version label such as stable=1 (repeatable); must point at a served version")
     configs.add_argument("--base-path-prefix", metavar="PATH",
@@ -482,8 +500,15 @@ def command_serving_config(args: argparse.Namespace) -> None:
     batching = {name: getattr(args, name) for name in
                 ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
                 if getattr(args, name) is not None}
+    versions = args.versions
+    named = [item for item in versions or () if isinstance(item, tuple)]
+    if named:
+        if len(named) != len(versions) or len({name for name, _ in named}) != len(named):
+            raise ValueError("--versions takes versions for every model (--versions 1 2) or per model, each model "
+                             "once (--versions NAME=1,2 --versions OTHER=3), not both")
+        versions = dict(named)
     written = write_serving_configs(
-        args.model_base, args.out, version_policy=args.version_policy, versions=args.versions,
+        args.model_base, args.out, version_policy=args.version_policy, versions=versions,
         labels=dict(args.label) or None, base_path_prefix=args.base_path_prefix, metrics_path=args.metrics_path,
         **batching,
     )

@@ -96,11 +96,14 @@ def build_model_config(
     labels: version labels such as {"stable": 1, "canary": 2}; each must name a version the policy serves,
         because TF Serving refuses labels on versions it does not load.
     Each of the three applies to every model, or per model as a dict keyed by model name (models left out get
-    "latest", no versions and no labels).
+    "latest", no versions and no labels). Per-model `versions` with one `version_policy` for all: the models named
+    serve exactly their versions ("specific"), the others follow `version_policy`.
     base_path_prefix: where the server sees the model base, e.g. "/models" inside the tensorflow/serving container
         or "gs://bucket/models"; by default the absolute local path of `model_base`.
     """
     found = discover_models(model_base)
+    if isinstance(versions, Mapping) and isinstance(version_policy, str):
+        version_policy = {name: "specific" if name in versions else version_policy for name in found}
     policies = _per_model("version_policy", version_policy, isinstance(version_policy, Mapping), found, "latest")
     chosen_versions = _per_model("versions", versions, isinstance(versions, Mapping), found, None)
     labels_are_per_model = isinstance(labels, Mapping) and any(isinstance(v, Mapping) for v in labels.values())
