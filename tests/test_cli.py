@@ -180,3 +180,15 @@ def test_generate_function_from_a_folder_that_holds_no_generator(tmp_path, train
         load_generate_function(damaged)
     with pytest.raises(FileNotFoundError, match="is not a finished tfzoo run dir"):
         load_generate_function(tmp_path / "nowhere")
+
+
+def test_predict_prints_every_output_under_its_name_one_output_too():
+    """One output was printed as TF Serving's {"outputs": VALUE}, dropping the name the Python client keeps."""
+    import numpy as np
+
+    from tfzoo.cli import render_outputs
+
+    one = json.loads(render_outputs({"prediction": np.array([[1.5], [float("nan")]], np.float32)}))
+    assert one["outputs"].keys() == {"prediction"} and one["outputs"]["prediction"][0] == [1.5]
+    several = {"class_id": np.array([1, 0]), "text": np.array(["中文".encode(), b"b"], object)}
+    assert json.loads(render_outputs(several)) == {"outputs": {"class_id": [1, 0], "text": ["中文", "b"]}}

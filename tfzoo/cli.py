@@ -316,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask a TF Serving API (tfzoo serve or tensorflow_model_server) for a prediction. --json is "
                     "{INPUT: VALUES, ...}, plain VALUES for a one-input signature, or TF Serving's REST body "
                     '({"instances": [...]} or {"inputs": ...}); strings may be {"b64": "..."}. Inputs are '
-                    "checked against the signature before anything is sent.")
+                    "checked against the signature before anything is sent. Prints {\"outputs\": {NAME: VALUE, ...}}, "
+                    "every output named.")
     predict.add_argument("--model", required=True, help="model name on the server")
     predict.add_argument("--server", metavar="HOST:PORT",
                          help="default 127.0.0.1:8501 for REST, 127.0.0.1:8500 with --grpc")
@@ -482,9 +483,16 @@ def command_predict(args: argparse.Namespace) -> None:
               else Client(protocol=protocol, timeout=args.timeout))
     with client:
         outputs = client.predict(args.model, inputs, signature=args.signature, version=args.version, label=args.label)
-    # TF Serving's own columnar answer: {"outputs": {name: value, ...}} (one output: its value alone).
-    print(json_tensor.json_from_tensors({name: to_proto(array) for name, array in outputs.items()},
-                                        json_tensor.RequestFormat.COLUMNAR))
+    print(render_outputs(outputs))
+
+
+def render_outputs(outputs: dict[str, Any]) -> str:
+    """{"outputs": {name: value, ...}}: TF Serving's columnar answer, each value as its REST API writes it, but
+    named even when there is one output (TF Serving then writes the value alone), as the Python client returns."""
+    named = {name: json.loads(json_tensor.json_from_tensors({name: to_proto(array)},
+                                                            json_tensor.RequestFormat.COLUMNAR))["outputs"]
+             for name, array in sorted(outputs.items())}
+    return json.dumps({"outputs": named}, indent=4, ensure_ascii=False)
 
 
 def command_generate(args: argparse.Namespace) -> None:
