@@ -181,7 +181,8 @@ def train(
 
         write_json(write_dir / METRICS_FILE, metrics)
         if history:  # a worker resumed after the last epoch has no rows of its own
-            plot_curves(history, write_dir / CURVES_FILE, title=f"{name} on {data.name}")
+            plot_curves(history, write_dir / CURVES_FILE, title=f"{name} on {data.name}",
+                        stopped_early=len(next(iter(history.values()))) < epochs)
         with atomic_path(write_dir / MODEL_FILE) as temporary:  # last: model.keras marks a finished run
             model.save(temporary)
     finally:
