@@ -163,8 +163,8 @@ def train(
         write_json(write_dir / CONFIG_FILE, config)
 
         all_callbacks: list[keras.callbacks.Callback] = [
+            EpochScalars(write_dir / TENSORBOARD_DIR),  # first: it adds the learning rate to what the logger writes
             keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILE), append=True),  # the file is kept in step above
-            EpochScalars(write_dir / TENSORBOARD_DIR),
             StepCheckpoint(checkpoint, checkpoint_every) if checkpoint_every else EpochCheckpoint(checkpoint),
         ]
         if config["early_stopping"] is not None:
