@@ -41,3 +41,18 @@ def test_the_learning_rate_of_each_epoch_goes_to_tensorboard_and_history_csv(tmp
         np.testing.assert_allclose([float(row["learning_rate"]) for row in csv.DictReader(handle)], expected,
                                    rtol=1e-6)
     np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_history_csv_begun_without_the_rate_column_keeps_its_columns(tmp_path):
+    """A run started before the rate was logged and resumed after: its history.csv must stay one table."""
+    from tfzoo.run_dir import history_frame
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", loss="mse")
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,NA\n")  # as CSVLogger writes it
+    callbacks = [EpochScalars(tmp_path / "tensorboard", rate_in_logs=False),
+                 keras.callbacks.CSVLogger(str(tmp_path / "history.csv"), append=True)]
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), initial_epoch=1, epochs=2, callbacks=callbacks, verbose=0)
+    assert list(history_frame(tmp_path / "history.csv").columns) == ["epoch", "loss", "val_loss"]
+    assert [step for step, _ in scalars(tmp_path / "tensorboard")["epoch_learning_rate"]] == [1]

@@ -17,9 +17,10 @@ class EpochScalars(keras.callbacks.Callback):
     only acts at the end of an epoch.
     """
 
-    def __init__(self, log_dir: str | Path) -> None:
+    def __init__(self, log_dir: str | Path, *, rate_in_logs: bool = True) -> None:
         super().__init__()
         self.log_dir = Path(log_dir)
+        self.rate_in_logs = rate_in_logs  # False: TensorBoard only (a history.csv begun without the column)
         self.writers: dict[str, tf.summary.SummaryWriter] = {}
 
     def on_train_begin(self, logs=None):
@@ -28,9 +29,12 @@ class EpochScalars(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {} if logs is None else logs  # the dict every callback of the epoch sees
+        scalars = dict(logs)
         if getattr(self.model, "optimizer", None) is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        for name, value in logs.items():
+            scalars["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            if self.rate_in_logs:
+                logs["learning_rate"] = scalars["learning_rate"]
+        for name, value in scalars.items():
             split, metric = ("validation", name[4:]) if name.startswith("val_") else ("train", name)
             with self.writers[split].as_default():
                 tf.summary.scalar(f"epoch_{metric}", value, step=epoch)

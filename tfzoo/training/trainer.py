@@ -27,6 +27,7 @@ from tfzoo.run_dir import (
     MODEL_FILE,
     TENSORBOARD_DIR,
     default_run_dir,
+    history_frame,
     holds_run,
     keep_history_rows,
     load_run,
@@ -162,8 +163,11 @@ def train(
         write_dir.mkdir(parents=True, exist_ok=True)
         write_json(write_dir / CONFIG_FILE, config)
 
+        kept_history = history_frame(write_dir / HISTORY_FILE)
         all_callbacks: list[keras.callbacks.Callback] = [
-            EpochScalars(write_dir / TENSORBOARD_DIR),  # first: it adds the learning rate to what the logger writes
+            # First: it adds the learning rate to what the logger writes, unless a resumed history.csv lacks the column.
+            EpochScalars(write_dir / TENSORBOARD_DIR,
+                         rate_in_logs=kept_history.empty or "learning_rate" in kept_history.columns),
             keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILE), append=True),  # the file is kept in step above
             StepCheckpoint(checkpoint, checkpoint_every) if checkpoint_every else EpochCheckpoint(checkpoint),
         ]
