@@ -434,11 +434,12 @@ def command_train(args: argparse.Namespace) -> None:
 def data_settings(args: argparse.Namespace) -> dict[str, Any]:
     """How the data is split: --seed and the fractions as given, else (left out on --resume) the run's stored ones,
     since the data must be the run's; else the seed 0 and the loader's fractions."""
-    settings = {"seed": args.seed, "validation_fraction": args.validation_fraction,
-                "test_fraction": args.test_fraction}
     from pathlib import Path
 
     from tfzoo.run_dir import CONFIG_FILE, read_config
+
+    settings = {"seed": args.seed, "validation_fraction": args.validation_fraction,
+                "test_fraction": args.test_fraction}
     if args.resume and args.run_dir and (Path(args.run_dir) / CONFIG_FILE).is_file():
         config = read_config(Path(args.run_dir))
         # The stored fractions only for a file given again: left out, the data is rebuilt from config.json.
