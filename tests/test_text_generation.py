@@ -466,3 +466,4 @@ def test_a_prompt_that_is_not_utf8_is_refused_in_one_line_naming_it(model, capsy
                              r"UTF-8\]"):
         serving_default(prompt=tf.constant([b"ok", "中文".encode(), b"\xe4\xb8"]))
     assert serving_default(prompt=tf.constant(["中文".encode()]))["text"].shape == [1]
+    assert serving_default(prompt=tf.constant([], tf.string))["text"].shape == [0]  # nothing to check

@@ -247,7 +247,8 @@ def _checks(prompt: tf.Tensor, controls: dict[str, tf.Tensor]) -> list[tf.Operat
     checks = [check(tf.size(prompt) <= MAX_PROMPTS, f"at most {MAX_PROMPTS} prompts per request")]
     # Bytes that are not UTF-8 (gRPC bytes, REST b64) would be read as byte tokens the model never trained on.
     utf8 = tf.equal(tf.strings.unicode_transcode(prompt, "UTF-8", "UTF-8", errors="ignore"), prompt)
-    first_bad = tf.strings.as_string(tf.argmin(tf.cast(utf8, tf.int32), output_type=tf.int32))
+    first_bad = tf.strings.as_string(  # a 0 appended: an empty batch has no index to find
+        tf.argmin(tf.concat([tf.cast(utf8, tf.int32), [0]], 0), output_type=tf.int32))
     checks.append(check(tf.reduce_all(utf8), tf.strings.join(
         ["prompt ", first_bad, " (counting from 0) is not UTF-8 text; send prompts as UTF-8"])))
     checks += [check(tf.reduce_all(tf.equal(tf.shape(value), tf.shape(prompt))),
