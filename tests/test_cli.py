@@ -73,10 +73,14 @@ def test_train_on_a_csv_from_the_command_line(tmp_path):
     [
         (["train", "resnet"], "unknown model 'resnet'; known models: binary_mlp"),
         (["train", "mnist_mlp", "-p", "hidden=3"], "no hyperparameter 'hidden'"),
+        (["train", "mnist_mlp", "-p", "dropout=-0.1", "--run-dir", "run"],
+         "hyperparameter dropout=-0.1 is out of its range [0, 1)"),
         (["train", "binary_mlp", "--csv", "missing.csv"], "--csv and --target go together"),
         (["train", "binary_mlp", "--csv", "missing.csv", "--target", "y"], "missing.csv"),
         (["train", "linear_regression", "--dataset", "digits"], "regression model but dataset 'digits'"),
         (["evaluate", "nowhere"], "not a finished tfzoo run dir"),
+        (["export", "nowhere", "--model-base", "models", "--name", ""], "--name '' cannot name a served model"),
+        (["export", "nowhere", "--model-base", "models", "--name", "a b"], "--name 'a b' cannot name a served model"),
     ],
 )
 def test_user_errors_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys, args, message):
@@ -84,6 +88,7 @@ def test_user_errors_exit_2_with_one_clear_line(tmp_path, monkeypatch, capsys, a
     assert main(args) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+    assert not (tmp_path / "run").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize("flag, value", [("--dataset", "imagenet"), ("--dataset", "csv"), ("--strategy", "gpu_farm")])
@@ -174,3 +179,15 @@ def test_generate_function_from_a_folder_that_holds_no_generator(tmp_path, train
         load_generate_function(damaged)
     with pytest.raises(FileNotFoundError, match="is not a finished tfzoo run dir"):
         load_generate_function(tmp_path / "nowhere")
+
+
+def test_predict_prints_every_output_under_its_name_one_output_too():
+    """One output was printed as TF Serving's {"outputs": VALUE}, dropping the name the Python client keeps."""
+    import numpy as np
+
+    from tfzoo.cli import render_outputs
+
+    one = json.loads(render_outputs({"prediction": np.array([[1.5], [float("nan")]], np.float32)}))
+    assert one["outputs"].keys() == {"prediction"} and one["outputs"]["prediction"][0] == [1.5]
+    several = {"class_id": np.array([1, 0]), "text": np.array(["中文".encode(), b"b"], object)}
+    assert json.loads(render_outputs(several)) == {"outputs": {"class_id": [1, 0], "text": ["中文", "b"]}}

@@ -102,6 +102,9 @@ def test_the_ends_of_each_range_are_accepted(case) -> None:
 @pytest.mark.parametrize("argv, flag, value", [
     (["serving-config", "base", "--out", "out"], "--label", f"stable={INT64_MAX + 1}"),
     (["serving-config", "base", "--out", "out"], "--label", "stable=-1"),
+    (["serving-config", "base", "--out", "out"], "--versions", "mnist=1,x"),
+    (["serving-config", "base", "--out", "out"], "--versions", "=1"),
+    (["serving-config", "base", "--out", "out"], "--versions", "-1"),
     (["serve"], "--enable_batching", "2"),
     (["train", "m"], "-p", "=3"),
 ])

@@ -89,6 +89,24 @@ def test_a_text_file_is_a_language_model_dataset(tmp_path):
     assert data.source["path"] == str(path.resolve())
 
 
+def test_the_split_fractions_flow_into_a_csv_and_a_text_file_and_are_recorded(tmp_path):
+    """A "too few examples" error named validation_fraction / test_fraction, which tfzoo train had no flags for."""
+    table = choose_dataset(task="regression", csv=write_table(tmp_path / "table.csv"), target="label",
+                           validation_fraction=0.25, test_fraction=0.05)
+    total = sum(table.num_examples(split) for split in ("train", "validation", "test"))
+    assert (table.num_examples("validation"), table.num_examples("test")) == (round(total * 0.25), round(total * 0.05))
+    assert (table.source["validation_fraction"], table.source["test_fraction"]) == (0.25, 0.05)
+    book = tmp_path / "book.txt"
+    book.write_text("\n\n".join(f"paragraph {i}: some words to model." for i in range(20)) + "\n")
+    text = choose_dataset(task="language_model", text_file=str(book), test_fraction=0.3)
+    assert (text.source["validation_fraction"], text.source["test_fraction"]) == (0.15, 0.3)
+    with pytest.raises(DataError, match="too few examples to split: .* \\(tfzoo train: --validation-fraction, "
+                                        "--test-fraction\\)"):
+        choose_dataset(task="language_model", text_file=str(book), validation_fraction=0.01)
+    with pytest.raises(DataError, match="--validation-fraction and --test-fraction split a --csv or --text-file"):
+        choose_dataset(task="binary", dataset="digits", test_fraction=0.2)
+
+
 def test_streamed_files_are_read_for_the_task_given(tmp_path):
     for name in ("train-0.csv", "train-1.csv", "val.csv", "test.csv"):
         write_table(tmp_path / name, rows=10)

@@ -42,6 +42,39 @@ def test_a_hyperparameter_of_the_wrong_kind_is_refused_before_the_factory_runs(n
             tfzoo.create_model(name, **{key: wrong})
 
 
+@pytest.mark.parametrize("name, key, value, bounds", [
+    ("mnist_mlp", "dropout", -0.1, "[0, 1)"),
+    ("mnist_mlp", "dropout", 1.0, "[0, 1)"),
+    ("binary_mlp", "units", (10, 0), "[1, inf) (every element)"),
+    ("mnist_cnn", "learning_rate", -0.01, "[0, inf)"),
+    ("lstm_classifier", "lstm_units", -5, "[1, inf)"),
+    ("text_generator", "max_length", 0, "[1, inf)"),
+    ("text_generator", "warmup_steps", -1, "[0, inf)"),
+    ("mnist_mlp", "dropout", float("nan"), "[0, 1)"),
+])
+def test_a_hyperparameter_out_of_its_range_is_refused_naming_it_its_range_and_the_value(name, key, value, bounds):
+    """`-p dropout=-0.1` was accepted and stored in config.json."""
+    with pytest.raises(ValueError) as error:
+        tfzoo.registry.check_hparams(name, {key: value})
+    assert str(error.value).startswith(f"{name}: hyperparameter {key}={value!r} is out of its range {bounds};")
+
+
+def test_a_factory_declares_its_own_ranges_and_may_lift_a_standard_one():
+    @tfzoo.register("ranged_model", task="binary", default_dataset="synthetic_binary", epochs=1, batch_size=8,
+                    ranges={"scale": tfzoo.registry.Range(0, 2, low_open=True), "dropout": None})
+    def ranged_model(*, scale: float = 1.0, dropout: float = 0.0, units: int = 4) -> keras.Model:
+        """A factory for the test only."""
+
+    try:
+        tfzoo.registry.check_hparams("ranged_model", {"scale": 2, "dropout": -1.0, "units": 1})
+        with pytest.raises(ValueError, match=r"scale=0 is out of its range \(0, 2\]"):
+            tfzoo.registry.check_hparams("ranged_model", {"scale": 0})
+        with pytest.raises(ValueError, match=r"units=0 is out of its range \[1, inf\)"):
+            tfzoo.registry.check_hparams("ranged_model", {"units": 0})
+    finally:
+        tfzoo.registry._REGISTRY.pop("ranged_model")
+
+
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="already registered"):
         @register("mnist_cnn", task="multiclass", default_dataset="digits", epochs=1, batch_size=1)

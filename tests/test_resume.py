@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 import tfzoo
-from tfzoo.cli import main
+from tfzoo.cli import build_parser, main
 from tfzoo.datasets import load_dataset
 from tfzoo.training.checkpoints import Position, RunCheckpoint
 
@@ -237,6 +237,27 @@ def test_a_checkpoint_without_random_generator_state_still_resumes(tmp_path, cap
     resumed.compile("adam", "mse")
     assert RunCheckpoint(resumed, tmp_path / "new", restore_dir=tmp_path).restore() == Position(2, 0)
     assert "holds no random generator state" in capsys.readouterr().err
+
+
+def test_train_flags_that_resume_compares_default_to_not_given() -> None:
+    """`--seed` defaulted to 0, which resume compared with the stored seed: left out, it refused the resume."""
+    args = build_parser().parse_args(["train", "binary_mlp"])
+    assert [args.seed, args.batch_size, args.early_stopping, args.mixed_precision, args.jit_compile,
+            args.validation_fraction, args.test_fraction] == [None] * 7
+
+
+@pytest.mark.slow
+def test_a_resume_without_seed_or_fractions_takes_the_stored_ones_for_the_data_and_the_run(tmp_path, capsys) -> None:
+    table = tmp_path / "table.csv"
+    table.write_text("a,b,y\n" + "".join(f"{i % 7},{i % 3},{i % 5 * 0.5}\n" for i in range(60)))
+    run_dir = tmp_path / "run"
+    command = ["train", "linear_regression", "--csv", str(table), "--target", "y", "--run-dir", str(run_dir)]
+    assert main([*command, "--seed", "3", "--epochs", "1", "--validation-fraction", "0.3"]) == 0
+    (run_dir / "model.keras").unlink()  # as if killed after its last checkpoint
+    assert main([*command, "--resume", "--epochs", "2"]) == 0, capsys.readouterr().err
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["seed"], config["epochs"], config["resumed_at_epochs"]) == (3, 2, [1])
+    assert (config["dataset"]["validation_fraction"], config["dataset"]["test_fraction"]) == (0.3, 0.15)
 
 
 @pytest.mark.parametrize(

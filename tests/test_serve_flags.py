@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from tfzoo.cli import SERVER_FLAGS, build_parser, main
-from tfzoo.serving.server import ServerOptions
+from tfzoo.serving.manager import ModelManager, model_config
+from tfzoo.serving.server import ModelServer, ServerOptions
 
 
 def serve_args(*flags: str) -> ServerOptions:
@@ -71,3 +72,32 @@ def test_a_bad_batching_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixt
     batching.write_text("max_batch_size { value: -x }")
     assert main(["serve", "--model_base_path=/m", "--enable_batching", f"--batching_parameters_file={batching}"]) == 2
     assert str(batching) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["a b", "", "a/b", "m:predict", ".hidden", "caf\u00e9"])
+def test_a_model_name_that_cannot_be_a_rest_path_segment_is_refused(name: str, tmp_path: Path) -> None:
+    """`--model_name 'a b'` was accepted, then unreachable over REST (the CLI prints the error as its one line)."""
+    with pytest.raises(ValueError) as error:
+        ServerOptions(model_name=name, model_base_path=str(tmp_path)).model_configs()
+    assert str(error.value).startswith(f"--model_name {name!r} cannot name a served model")
+    assert "use letters, digits, '_', '-' and '.' (not first)" in str(error.value)
+
+
+def test_a_base_path_that_is_a_file_is_refused_at_start_naming_it(tmp_path: Path) -> None:
+    """It started silently, answering only "Could not find any versions"; now the CLI ends with exit status 2."""
+    model = tmp_path / "saved_model.pb"
+    model.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"the base path of model default, {model}, is a file, not a folder"):
+        ModelServer(ServerOptions(model_base_path=str(model), port=0))
+
+
+def test_a_missing_base_path_is_followed_as_tf_serving_does_and_named_once_at_start(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    missing = tmp_path / "not-yet"
+    with caplog.at_level("WARNING", logger="tfzoo.serving.manager"):
+        manager = ModelManager([model_config("m", missing)])
+    assert [record.getMessage() for record in caplog.records] == [
+        f"the base path of model m, {missing}, does not exist: nothing is served for it until a version folder "
+        f"appears there ({missing}/1/saved_model.pb); fix the path if that is not what you meant"]
+    manager.refresh()  # TF Serving keeps polling it: no error
+    assert manager.model_names == ["m"]

@@ -372,3 +372,55 @@ def test_manifests_parse_as_yaml():
     assert yaml.safe_load((SERVING / "k8s" / "service.yaml").read_text())["kind"] == "Service"
     isvc = yaml.safe_load((SERVING / "k8s" / "kserve-inferenceservice.yaml").read_text())
     assert isvc["spec"]["predictor"]["model"]["runtimeVersion"] == "2.21.0"
+
+
+def test_a_model_folder_whose_name_cannot_be_served_is_named(tmp_path):
+    base = make_base(tmp_path, {"good": [1], "a b": [1]})
+    with pytest.raises(ServingConfigError, match=r"model folder .*a b: 'a b' cannot name a served model: .* use "
+                                                 r"letters, digits, '_', '-' and '.' \(not first\)"):
+        discover_models(base)
+
+
+def test_serving_config_versions_per_model_from_the_command_line(tmp_path, capsys):
+    """`--version-policy specific --versions 1 2` applied to every model under the base: no per-model choice."""
+    from tfzoo.cli import main
+
+    base = make_base(tmp_path / "models", {"a": [1, 2, 3], "b": [5, 6], "c": [7, 8]})
+    out = tmp_path / "out"
+    assert main(["serving-config", str(base), "--out", str(out), "--versions", "a=1,2", "--versions", "b=6"]) == 0
+    text = (out / "models.config").read_text()
+    config = parse_model_config(text)
+    policies = {model.name: model.model_version_policy for model in config.model_config_list.config}
+    assert list(policies["a"].specific.versions) == [1, 2] and list(policies["b"].specific.versions) == [6]
+    assert policies["c"].latest.num_versions == 1  # not named: --version-policy (latest)
+    # TF Serving's own message definition reads it back the same (model_server_config_pb2, text format).
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+    assert text_format.Parse(text, model_server_config_pb2.ModelServerConfig()) == config
+
+    assert main(["serving-config", str(base), "--out", str(out), "--version-policy", "all", "--versions", "b=5"]) == 0
+    policies = {m.name: m.model_version_policy for m in parse_model_config((out / "models.config").read_text())
+                .model_config_list.config}
+    assert [policies[name].WhichOneof("policy_choice") for name in "abc"] == ["all", "specific", "all"]
+    # The old form still serves those versions of every model (here one model).
+    single = make_base(tmp_path / "single", {"m": [1, 2, 3]})
+    assert main(["serving-config", str(single), "--out", str(out), "--version-policy", "specific",
+                 "--versions", "1", "2"]) == 0
+    (model,) = parse_model_config((out / "models.config").read_text()).model_config_list.config
+    assert list(model.model_version_policy.specific.versions) == [1, 2]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("versions, message", [
+    (["a=1", "1"], r"for every model \(--versions 1 2\) or per model, each model once"),
+    (["a=1", "--versions", "a=2"], "each model once"),
+    (["z=1"], r"versions names unknown model\(s\) \['z'\]"),
+])
+def test_serving_config_per_model_versions_refusals_are_one_line(tmp_path, capsys, versions, message):
+    from tfzoo.cli import main
+
+    base = make_base(tmp_path / "models", {"a": [1, 2]})
+    assert main(["serving-config", str(base), "--out", str(tmp_path / "out"), "--versions", *versions]) == 2
+    error = capsys.readouterr().err
+    assert re.search(message, error) and error.count("\n") == 1, error
+    assert not (tmp_path / "out").exists()

@@ -232,6 +232,17 @@ def test_a_tfrecord_whose_features_differ_is_named(tmp_path):
     assert list((tmp_path / "b").iterdir()) == []  # nothing half-written left behind
 
 
+@pytest.mark.parametrize("out", ["afile", "afile/shards"])
+def test_tfrecords_into_a_file_ends_in_one_line_naming_it(tmp_path, capsys, out):
+    """`tfzoo tfrecords CSV --out AFILE` ended in a FailedPreconditionError traceback."""
+    (tmp_path / "good.csv").write_text(GOOD)
+    (tmp_path / "afile").write_text("mine")
+    assert main(["tfrecords", str(tmp_path / "good.csv"), "--out", str(tmp_path / out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"cannot write the shards into {tmp_path / out}: " in error
+    assert "pass --out a folder" in error and (tmp_path / "afile").read_text() == "mine"
+
+
 # ----------------------------------------------------------------------------------------------- order, shards
 
 def test_training_order_depends_on_seed_and_epoch_only(streamed, binary):

@@ -452,3 +452,18 @@ def test_an_xla_export_validates_and_is_served_only_with_xla_cpu_compilation_ena
     (version_dir / "assets.extra" / "tfzoo.json").write_text(json.dumps(metadata))
     assert main(["validate", str(version_dir)]) == 1
     assert "FAIL core ops only: needs XLA" in capsys.readouterr().out
+
+
+def test_a_prompt_that_is_not_utf8_is_refused_in_one_line_naming_it(model, capsys):
+    """`tfzoo generate RUN --prompt $'\\xff'` ended in a codec message that named neither the prompt nor UTF-8."""
+    with pytest.raises(ValueError) as error:
+        generate(model, ["fine", "\udcff"], max_new_tokens=2, jit_compile=False)  # argv's form of the byte 0xff
+    assert str(error.value) == "prompt 1 (counting from 0) is not UTF-8 text: b'\\xff'; give prompts as UTF-8"
+    # The signature itself (gRPC bytes, REST b64) refuses it too, in an assertion whose text is one line.
+    serving_default = generation_functions(model, jit_compile=False)["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"assertion failed: \[prompt 2 \(counting from 0\) is not UTF-8 text; send prompts as "
+                             r"UTF-8\]"):
+        serving_default(prompt=tf.constant([b"ok", "中文".encode(), b"\xe4\xb8"]))
+    assert serving_default(prompt=tf.constant(["中文".encode()]))["text"].shape == [1]
+    assert serving_default(prompt=tf.constant([], tf.string))["text"].shape == [0]  # nothing to check

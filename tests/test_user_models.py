@@ -242,14 +242,14 @@ def test_a_tampered_reference_fails_validation_on_the_comparison_alone(published
     assert "no recorded requests" not in failed[0], failed[0]
 
 
-def test_subclassed_model_serves_output_0(published, clients):
+def test_subclassed_model_serves_its_one_unnamed_output_as_outputs(published, clients):
     model, _ = published.models["pair"]
     x = pair_data(seed=1, count=3)
     expected = model.predict(x, verbose=0)
     for client in clients:
         signature = client.metadata("pair")["serving_default"]
-        assert set(signature.inputs) == {"left", "right"} and set(signature.outputs) == {"output_0"}
-        np.testing.assert_allclose(client.predict("pair", x)["output_0"], expected, atol=1e-5,
+        assert set(signature.inputs) == {"left", "right"} and set(signature.outputs) == {"outputs"}
+        np.testing.assert_allclose(client.predict("pair", x)["outputs"], expected, atol=1e-5,
                                    err_msg=client.protocol)
 
 

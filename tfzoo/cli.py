@@ -48,6 +48,21 @@ def parse_label(text: str) -> tuple[str, int]:
     return name, int(version)
 
 
+def parse_versions(text: str) -> int | tuple[str, list[int]]:
+    """N (a version, for every model) or NAME=N[,N] (the versions of one model), for serving-config --versions."""
+    name, sep, numbers = text.partition("=")
+    if not sep:
+        return VERSION(text)
+    try:
+        versions = [VERSION(number) for number in numbers.split(",")]
+    except argparse.ArgumentTypeError:
+        versions = []
+    if not (name and versions):
+        raise argparse.ArgumentTypeError(f"expected NAME=N[,N] such as mnist_cnn=1,2 (N from 0 to {INT64_MAX}), "
+                                         f"got {text!r}")
+    return name, versions
+
+
 def parse_bool(text: str) -> bool:
     """A tensorflow_model_server boolean flag value: true/false (also 1/0)."""
     if text.lower() in ("true", "1"):
@@ -122,8 +137,11 @@ class Parser(argparse.ArgumentParser):
 SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
     "port": (("--port", "--grpc-port"), PORT, "gRPC port (default %(default)s)"),
     "rest_api_port": (("--rest_api_port", "--rest-port"), PORT, "REST port; 0 serves no REST API (default)"),
-    "model_name": (("--model_name",), str, "name of the one model --model_base_path serves (default %(default)s)"),
-    "model_base_path": (("--model_base_path",), str, "folder holding the model's version folders"),
+    "model_name": (("--model_name",), str, "name of the one model --model_base_path serves: letters, digits, '_', "
+                   "'-' and '.' (not first) (default %(default)s)"),
+    "model_base_path": (("--model_base_path",), str,
+                        "folder holding the model's version folders; a file is refused, a folder that does not exist "
+                        "yet is logged once and followed as TF Serving follows it (served once a version appears)"),
     "model_config_file": (("--model_config_file", "--model-config"), str,
                           "models.config (ModelServerConfig text format); instead of --model_name/--model_base_path"),
     "model_config_file_poll_wait_seconds": (("--model_config_file_poll_wait_seconds",), SECONDS_POLL,
@@ -204,6 +222,10 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
     data.add_argument("--text-file", metavar="FILE",
                       help="a UTF-8 text file for text_generator to model; blank lines separate documents")
     data.add_argument("--data-dir", metavar="DIR", help="a folder of MNIST IDX files (gz or not) for the digit models")
+    for split in ("validation", "test"):
+        data.add_argument(f"--{split}-fraction", type=real(0, 1), metavar="F",
+                          help=f"the share of --csv rows (--text-file documents) held out for {split} (default 0.15; "
+                               "with --resume, the run's own)")
     train.add_argument("--epochs", type=whole(1, MAX_EPOCHS), help="epochs (default: the model's)")
     train.add_argument("--batch-size", type=whole(1, INT32_MAX), help="global batch size (default: the model's)")
     distribution = train.add_argument_group("distribution and speed")
@@ -223,14 +245,14 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir from its last checkpoint, or start it if the dir holds no "
                             "run yet; data, -p, --batch-size, --seed, --early-stopping, --mixed-precision and "
-                            "--jit-compile given again must match the run's (--seed defaults to 0); --epochs may "
+                            "--jit-compile given again must match the run's (left out: the run's own); --epochs may "
                             "change the target")
     train.add_argument("--checkpoint-every", metavar="STEPS",
                        type=whole(1, INT32_MAX, "leave the flag out to checkpoint after every epoch only"),
                        help="also checkpoint every STEPS training steps (default: after every epoch only)")
     train.add_argument("--run-dir", metavar="DIR", help="where to write the run (default: runs/MODEL/TIMESTAMP)")
-    train.add_argument("--seed", type=whole(0, 2**32 - 1), default=0,  # NumPy's seed range
-                       help="seed for weights, data split and shuffling (default: 0)")
+    train.add_argument("--seed", type=whole(0, 2**32 - 1),  # NumPy's seed range; None: not given
+                       help="seed for weights, data split and shuffling (default: 0; with --resume, the run's own)")
     train.add_argument("--early-stopping", type=whole(0, MAX_EPOCHS, "leave the flag out to train every epoch"),
                        metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation loss; keep the best weights")
@@ -246,7 +268,8 @@ def _export_arguments(export: argparse.ArgumentParser) -> None:
 
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--model-base", required=True, metavar="DIR", help="TF Serving's model base folder")
-    export.add_argument("--name", help="model name under the base (default: the registry name)")
+    export.add_argument("--name", help="model name under the base: letters, digits, '_', '-' and '.' (not first) "
+                                       "(default: the registry name)")
     export.add_argument("--version", type=whole(1, INT64_MAX), metavar="N",
                         help="version number (default: the next free one, or the one already holding this export)")
     export.add_argument("--max-tokens-per-request", type=whole(*TOKENS_PER_REQUEST_RANGE), metavar="N",
@@ -266,7 +289,10 @@ def _serving_config_arguments(configs: argparse.ArgumentParser) -> None:
     configs.add_argument("--out", required=True, metavar="DIR", help="folder to write the three files to")
     configs.add_argument("--version-policy", choices=VERSION_POLICIES, default="latest",
                          help="latest: newest version only (default); all; specific: exactly --versions")
-    configs.add_argument("--versions", type=VERSION, nargs="+", metavar="N", help="versions to serve with 'specific'")
+    configs.add_argument("--versions", type=parse_versions, nargs="+", action="extend", metavar="N|NAME=N[,N]",
+                         help="versions to serve with 'specific', for every model (--versions 1 2); or per model "
+                              "(repeatable: --versions mnist_cnn=1,2 --versions text_generator=3): those models serve "
+                              "exactly them, the others follow --version-policy")
     configs.add_argument("--label", type=parse_label, action="append", default=[], metavar="NAME=VERSION",
                          help="a version label such as stable=1 (repeatable); must point at a served version")
     configs.add_argument("--base-path-prefix", metavar="PATH",
@@ -363,7 +389,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Ask a TF Serving API (tfzoo serve or tensorflow_model_server) for a prediction. --json is "
                     "{INPUT: VALUES, ...}, plain VALUES for a one-input signature, or TF Serving's REST body "
                     '({"instances": [...]} or {"inputs": ...}); strings may be {"b64": "..."}. Inputs are '
-                    "checked against the signature before anything is sent.")
+                    "checked against the signature before anything is sent. Prints {\"outputs\": {NAME: VALUE, ...}}, "
+                    "every output named.")
     predict.add_argument("--model", required=True, help="model name on the server")
     predict.add_argument("--server", metavar="HOST:PORT",
                          help="default 127.0.0.1:8501 for REST, 127.0.0.1:8500 with --grpc")
@@ -429,7 +456,7 @@ def command_train(args: argparse.Namespace) -> None:
         task=spec.task.name, dataset=args.dataset, csv=args.csv, target=args.target, train_files=args.train_files,
         validation_files=args.validation_files, test_files=args.test_files, text_file=args.text_file,
         text_column=args.text_column, data_dir=args.data_dir, categorical=args.categorical, drop=args.drop,
-        positive_class=args.positive_class, seed=args.seed,
+        positive_class=args.positive_class, **data_settings(args),
     )
     result = tfzoo.train(
         args.model, dataset=dataset, epochs=args.epochs,
@@ -443,11 +470,31 @@ def command_train(args: argparse.Namespace) -> None:
     print(f"weights sha256: {weights_digest(result.model)}")
 
 
+def data_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """How the data is split: --seed and the fractions as given, else (left out on --resume) the run's stored ones,
+    since the data must be the run's; else the seed 0 and the loader's fractions."""
+    from pathlib import Path
+
+    from tfzoo.run_dir import CONFIG_FILE, read_config
+
+    settings = {"seed": args.seed, "validation_fraction": args.validation_fraction,
+                "test_fraction": args.test_fraction}
+    if args.resume and args.run_dir and (Path(args.run_dir) / CONFIG_FILE).is_file():
+        config = read_config(Path(args.run_dir))
+        # The stored fractions only for a file given again: left out, the data is rebuilt from config.json.
+        stored = {**(config["dataset"] if args.csv or args.text_file else {}), "seed": config["seed"]}
+        settings = {key: stored.get(key) if value is None else value for key, value in settings.items()}
+    return {**settings, "seed": settings["seed"] or 0}
+
+
 def command_evaluate(args: argparse.Namespace) -> None:
     print(json.dumps(tfzoo.evaluate(args.run_dir, verbose=0), indent=2, sort_keys=True))
 
 
 def command_export(args: argparse.Namespace) -> None:
+    if args.name is not None:
+        from tfzoo.serving.config import check_model_name
+        check_model_name(args.name, "--name")
     from tfzoo.export.saved_model import STAGING_PREFIX
 
     version_dir = None
@@ -485,7 +532,6 @@ def command_serve(args: argparse.Namespace) -> None:
 
 def command_predict(args: argparse.Namespace) -> None:
     from tfzoo.serving.client import Client, inputs_from_json
-    from tfzoo.serving.protocol.json_arrays import json_from_output_arrays
 
     inputs = inputs_from_json(args.json)
     protocol = "grpc" if args.grpc else "rest"
@@ -493,8 +539,17 @@ def command_predict(args: argparse.Namespace) -> None:
               else Client(protocol=protocol, timeout=args.timeout))
     with client:
         outputs = client.predict(args.model, inputs, signature=args.signature, version=args.version, label=args.label)
-    # TF Serving's own columnar answer: {"outputs": {name: value, ...}} (one output: its value alone).
-    print(json_from_output_arrays(outputs))
+    print(render_outputs(outputs))
+
+
+def render_outputs(outputs: dict[str, Any]) -> str:
+    """{"outputs": {name: value, ...}}: TF Serving's columnar answer, each value as its REST API writes it, but
+    named even when there is one output (TF Serving then writes the value alone), as the Python client returns."""
+    from tfzoo.serving.protocol.json_arrays import json_from_output_arrays
+
+    named = {name: json.loads(json_from_output_arrays({name: array}))["outputs"]
+             for name, array in sorted(outputs.items())}
+    return json.dumps({"outputs": named}, indent=4, ensure_ascii=False)
 
 
 def command_generate(args: argparse.Namespace) -> None:
@@ -515,8 +570,15 @@ def command_serving_config(args: argparse.Namespace) -> None:
     batching = {name: getattr(args, name) for name in
                 ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads")
                 if getattr(args, name) is not None}
+    versions = args.versions
+    named = [item for item in versions or () if isinstance(item, tuple)]
+    if named:
+        if len(named) != len(versions) or len({name for name, _ in named}) != len(named):
+            raise ValueError("--versions takes versions for every model (--versions 1 2) or per model, each model "
+                             "once (--versions NAME=1,2 --versions OTHER=3), not both")
+        versions = dict(named)
     written = write_serving_configs(
-        args.model_base, args.out, version_policy=args.version_policy, versions=args.versions,
+        args.model_base, args.out, version_policy=args.version_policy, versions=versions,
         labels=dict(args.label) or None, base_path_prefix=args.base_path_prefix, metrics_path=args.metrics_path,
         **batching,
     )

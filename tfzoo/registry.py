@@ -11,7 +11,9 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import inspect
+import math
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any, Callable
 
 import keras
@@ -26,6 +28,39 @@ BUILTIN_MODULES = ("tfzoo.models.regression", "tfzoo.models.mlp", "tfzoo.models.
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a numeric hyperparameter may take: low..high, each end included unless open; for a sequence
+    (`units=(64, 32)`), every element."""
+
+    low: float
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = self.low < value if self.low_open else self.low <= value
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below  # NaN fails both
+
+    def describe(self) -> str:
+        """Interval notation, e.g. [0, 1) or [1, inf)."""
+        high = "inf)" if self.high == math.inf else f"{self.high:g}{')' if self.high_open else ']'}"
+        return f"{'(' if self.low_open else '['}{self.low:g}, {high}"
+
+
+POSITIVE = Range(1)  # widths, counts, sizes: at least one
+NON_NEGATIVE = Range(0)  # rates and step counts: 0 turns the thing off
+# Ranges of the hyperparameters the built-in factories share by name; a factory with a hyperparameter of one of
+# these names gets its range unless `register(..., ranges=...)` says otherwise.
+STANDARD_RANGES: dict[str, Range] = {
+    "dropout": Range(0, 1, high_open=True),
+    **dict.fromkeys(("input_shape", "num_classes", "units", "filters", "kernel_size", "dense_units", "lstm_units",
+                     "num_layers", "d_model", "num_heads", "ff_dim", "max_length"), POSITIVE),
+    **dict.fromkeys(("learning_rate", "clipnorm", "weight_decay", "warmup_steps", "decay_steps"), NON_NEGATIVE),
+}
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything tfzoo knows about a registered model besides its layers."""
 
@@ -37,6 +72,7 @@ class ModelSpec:
     batch_size: int
     description: str
     hparams: dict[str, Any] = field(default_factory=dict)  # defaults of every keyword hyperparameter
+    ranges: dict[str, Range] = field(default_factory=dict)  # the numeric hyperparameters' valid values
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -49,9 +85,12 @@ def register(
     default_dataset: str,
     epochs: int,
     batch_size: int,
+    ranges: dict[str, Range | None] | None = None,
 ) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
     """Register a factory under `name`. Every factory parameter must be keyword-only with a default; `task` is
-    a task name (see `tfzoo.tasks.list_tasks()`) or a Task; `epochs` and `batch_size` are its training defaults."""
+    a task name (see `tfzoo.tasks.list_tasks()`) or a Task; `epochs` and `batch_size` are its training defaults.
+    `ranges` declares the valid values of numeric hyperparameters beyond (or instead of, None: unchecked) those
+    STANDARD_RANGES gives the factory's hyperparameters of those names."""
     task = get_task(task)
 
     def decorator(factory: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
@@ -63,6 +102,7 @@ def register(
                 raise TypeError(f"{factory.__name__}: hyperparameter {param.name!r} must be keyword-only "
                                 "with a default")
             hparams[param.name] = param.default
+        declared = {key: STANDARD_RANGES[key] for key in hparams if key in STANDARD_RANGES} | (ranges or {})
         description = (inspect.getdoc(factory) or "").split("\n")[0]
         _REGISTRY[name] = ModelSpec(
             name=name,
@@ -73,6 +113,7 @@ def register(
             batch_size=batch_size,
             description=description,
             hparams=hparams,
+            ranges={key: bounds for key, bounds in declared.items() if bounds is not None},
         )
         return factory
 
@@ -126,7 +167,8 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def check_hparams(name: str, hparams: dict[str, Any]) -> None:
-    """Raise ValueError naming the valid hyperparameters when `hparams` holds an unknown one."""
+    """Raise ValueError naming the valid hyperparameters when `hparams` holds an unknown one, and one line naming
+    the hyperparameter, its range and the value when a value is of the wrong kind or out of its range."""
     unknown = sorted(set(hparams) - set(get_spec(name).hparams))
     if unknown:
         valid = ", ".join(sorted(get_spec(name).hparams))
@@ -138,6 +180,16 @@ def check_hparams(name: str, hparams: dict[str, Any]) -> None:
         if expected and value_kind(value) not in (expected, "int" if expected == "float" else expected):
             raise ValueError(f"{name}: hyperparameter {key}={value!r} must be {KIND_NAMES[expected]} like its default "
                              f"{defaults[key]!r}, e.g. -p '{key}={defaults[key]!r}'")
+        bounds = get_spec(name).ranges.get(key)
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        if bounds is not None and not all(is_number(item) and item in bounds for item in values):
+            raise ValueError(f"{name}: hyperparameter {key}={value!r} is out of its range {bounds.describe()}"
+                             f"{' (every element)' if values is value else ''}; pass e.g. -p '{key}={defaults[key]!r}'")
+
+
+def is_number(value: Any) -> bool:
+    """A real number that is not a bool (True is a mistake, not 1)."""
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 KIND_NAMES = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string",

@@ -584,7 +584,11 @@ def write_tfrecord_shards(csv_path: str, out_dir: str, num_shards: int) -> list[
     numbers = _number_columns(csv_path)
     header = list(numbers)
     stem = csv_path.rsplit("/", 1)[-1].removesuffix(".gz").removesuffix(".csv")
-    tf.io.gfile.makedirs(out_dir)
+    try:
+        tf.io.gfile.makedirs(out_dir)
+    except tf.errors.OpError as error:  # a file in the way (--out AFILE, or a file on the path)
+        raise DataError(f"cannot write the shards into {out_dir}: {error.message}; pass --out a folder (a missing "
+                        "one is made)") from None
     finals = [f"{out_dir.rstrip('/')}/{stem}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
     temporaries = [f"{out_dir.rstrip('/')}/.{stem}-{i:05d}.tmp-{uuid.uuid4().hex}" for i in range(num_shards)]
     writers = [tf.io.TFRecordWriter(path) for path in temporaries]

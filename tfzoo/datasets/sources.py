@@ -27,6 +27,8 @@ def choose_dataset(
     drop: Sequence[str] = (),
     positive_class: str | None = None,
     seed: int = 0,
+    validation_fraction: float | None = None,
+    test_fraction: float | None = None,
 ) -> Dataset | str | None:
     """The `dataset` argument of `tfzoo.train` for a model of `task` (a task name) that these sources describe.
 
@@ -35,6 +37,12 @@ def choose_dataset(
     (the model's default dataset). Conflicting or incomplete sources raise DataError naming the flags to pass.
     """
     text_task = get_task(task).reads_text  # --text-file, and --csv as article/headline pairs
+    # The split of a file the user gives; None: the loader's (0.15 each). Built-in data keeps its own split.
+    fractions = {key: value for key, value in (("validation_fraction", validation_fraction),
+                                                ("test_fraction", test_fraction)) if value is not None}
+    if fractions and not (csv or text_file):
+        raise DataError("--validation-fraction and --test-fraction split a --csv or --text-file; built-in datasets, "
+                        "--data-dir and the --*-files keep their own splits")
     if (categorical or drop or positive_class is not None) and (text_task or not (csv or train_files)):
         raise DataError("--categorical, --drop and --positive-class describe the columns of a table: use them with "
                         "--csv FILE --target COLUMN or with --train-files GLOB (and the other --*-files)")
@@ -51,7 +59,7 @@ def choose_dataset(
     if text_file:
         if csv or target or text_column or dataset or data_dir:
             raise DataError("--text-file cannot be combined with --dataset, --csv or --data-dir; pick one data source")
-        return load_dataset("text_file", seed=seed, path=text_file)
+        return load_dataset("text_file", seed=seed, path=text_file, **fractions)
     if text_column and not (text_task and csv):
         raise DataError("--text-column is the article column of a --csv for text_generator: "
                         "--csv FILE --text-column ARTICLE --target HEADLINE")
@@ -64,9 +72,10 @@ def choose_dataset(
             if not text_column:
                 raise DataError("a language model reads --csv as article/headline pairs: "
                                 "--csv FILE --text-column ARTICLE --target HEADLINE")
-            return load_dataset("headline_csv", seed=seed, path=csv, text_column=text_column, target=target)
+            return load_dataset("headline_csv", seed=seed, path=csv, text_column=text_column, target=target,
+                                **fractions)
         return load_csv(csv, target, task=task, categorical=categorical, drop=drop, positive_class=positive_class,
-                        seed=seed)
+                        seed=seed, **fractions)
     if data_dir:
         if dataset not in (None, "mnist"):
             raise DataError("--data-dir holds MNIST IDX files; use it with --dataset mnist (or no --dataset)")

@@ -27,7 +27,8 @@ def split_indices(
     if num_train < 1 or (validation_fraction > 0 and num_val < 1) or (test_fraction > 0 and num_test < 1):
         raise DataError(
             f"too few examples to split: {num_examples} examples give {num_train} train / {num_val} validation / "
-            f"{num_test} test; provide more examples or change validation_fraction / test_fraction"
+            f"{num_test} test; provide more examples or change validation_fraction / test_fraction (tfzoo train: "
+            "--validation-fraction, --test-fraction)"
         )
     order = np.random.default_rng(seed).permutation(num_examples)
     return order[:num_train], order[num_train : num_train + num_val], order[num_train + num_val :]

@@ -1,11 +1,14 @@
 """Serving signatures of any Keras model under its own names: what `export_model` serves when no task is given.
 
-The inputs keep the model's input names (a subclassed model, which has none of its own, takes the names of the
-examples it is exported with); the outputs keep its output names (a dict output's keys; a model that returns one
-unnamed tensor has it as `output_0`, as `model.export` names it). Core TensorFlow ops only.
+The inputs keep the names the user gave them (`keras.Input(..., name=...)`; a subclassed model, which has none of
+its own, takes the names of the examples it is exported with); an input left unnamed, which Keras calls
+`keras_tensor_N`, is served as `inputs` (several: `input_0`, `input_1`, ...). The outputs keep a dict output's
+keys, else the names of the layers that make them where the user named those layers; an unnamed one is `outputs`
+when it is the only one, else `output_0`, `output_1`, ... (as `model.export` names them). Core TensorFlow ops only.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +24,9 @@ class KerasSignatures:
 
     def __init__(self, model: keras.Model, examples: Mapping[str, np.ndarray]) -> None:
         self.model = model
+        # Examples may be keyed by Keras' own tensor names (keras_tensor_N) too.
+        renamed = dict(zip(keras_input_names(model), input_names(model)))
+        examples = {renamed.get(name, name): value for name, value in examples.items()}
         self.input_specs = input_specs(model, examples)
         self.examples = {spec.name: example_batch(spec, examples[spec.name]) for spec in self.input_specs}
 
@@ -52,8 +58,8 @@ def input_specs(model: keras.Model, examples: Mapping[str, np.ndarray]) -> list[
     and sequential models), else from the examples (a subclassed model); ValueError when examples and inputs differ.
     """
     if getattr(model, "inputs", None):
-        specs = [tf.TensorSpec([None, *tensor.shape[1:]], tf.as_dtype(tensor.dtype), name=tensor.name)
-                 for tensor in model.inputs]
+        specs = [tf.TensorSpec([None, *tensor.shape[1:]], tf.as_dtype(tensor.dtype), name=name)
+                 for tensor, name in zip(model.inputs, input_names(model))]
     else:
         specs = [tf.TensorSpec([None, *np.shape(value)[1:]], tf.as_dtype(np.asarray(value).dtype), name=name)
                  for name, value in examples.items()]
@@ -84,15 +90,58 @@ def example_batch(spec: tf.TensorSpec, values: Any) -> np.ndarray:
     return batch
 
 
+# What Keras calls a tensor or layer the user did not name: keras_tensor_3, dense, dense_2, batch_normalization_1.
+_KERAS_TENSOR_NAME = re.compile(r"keras_tensor(_\d+)?")
+
+
+def keras_input_names(model: keras.Model) -> list[str]:
+    """Keras' names of the model's input tensors (none for a subclassed model)."""
+    return [tensor.name for tensor in getattr(model, "inputs", None) or []]
+
+
+def input_names(model: keras.Model) -> list[str]:
+    """The served names of the model's inputs: the user's own, else `inputs` (several: input_0, input_1, ...)."""
+    names = keras_input_names(model)
+    unnamed = [_KERAS_TENSOR_NAME.fullmatch(name) is not None for name in names]
+    default = ["inputs"] if len(names) == 1 else [f"input_{index}" for index in range(len(names))]
+    return [fallback if auto else name for name, auto, fallback in zip(names, unnamed, default)]
+
+
 def model_inputs(model: keras.Model, inputs: Mapping[str, Any]) -> Any:
-    """Named inputs in the structure the model is called with: the one tensor, or a dict by input name."""
-    return next(iter(inputs.values())) if len(inputs) == 1 and getattr(model, "inputs", None) else dict(inputs)
+    """Named inputs in the structure the model is called with: the one tensor, a dict by input name, or (inputs
+    Keras named, which a dict cannot address) a list in the model's order."""
+    if not getattr(model, "inputs", None):
+        return dict(inputs)
+    if len(inputs) == 1:
+        return next(iter(inputs.values()))
+    names = input_names(model)
+    return dict(inputs) if names == keras_input_names(model) else [inputs[name] for name in names]
+
+
+def user_named(layer: keras.layers.Layer) -> bool:
+    """Whether a layer's name is the user's rather than Keras' default (its class in snake case, maybe _N)."""
+    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__))
+    return re.fullmatch(rf"{snake.lower()}(_\d+)?", layer.name) is None
+
+
+def output_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers that make a functional or sequential model's outputs, in order (none for a subclassed model)."""
+    if isinstance(model, keras.Sequential):
+        return model.layers[-1:]
+    try:
+        return [model.get_layer(name) for name in getattr(model, "output_names", None) or []]
+    except ValueError:  # an output that is no layer's
+        return []
 
 
 def output_names(model: keras.Model, count: int) -> list[str]:
-    """The names of `count` outputs: the model's own when it has them, else output_0, output_1, ..."""
-    names = list(getattr(model, "output_names", None) or [])
-    return names if len(names) == count else [f"output_{index}" for index in range(count)]
+    """The names of `count` outputs: the names the user gave their layers, else `outputs` for a single output and
+    output_0, output_1, ... for several."""
+    layers = output_layers(model)
+    names = [layer.name if user_named(layer) else None for layer in layers] if len(layers) == count else [None] * count
+    if count == 1:
+        return [names[0] or "outputs"]
+    return [name or f"output_{index}" for index, name in enumerate(names)]
 
 
 def name_outputs(model: keras.Model, outputs: Any) -> dict[str, Any]:

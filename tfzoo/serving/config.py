@@ -24,6 +24,11 @@ MODELS_CONFIG, BATCHING_CONFIG, MONITORING_CONFIG = "models.config", "batching.c
 
 # TF Serving's rule for version labels; they appear in REST paths /v1/models/NAME/labels/LABEL.
 _LABEL_NAME = re.compile(r"[a-zA-Z0-9_]+")
+# A model name is a folder name under the model base and a REST path segment (/v1/models/NAME:predict, which
+# TF Serving matches as [^/:]+ without decoding %-escapes): letters, digits, '_', '-' and '.', not first (a hidden
+# folder, which the config writer and the exporter's staging folders use).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+MODEL_NAME_RULE = "letters, digits, '_', '-' and '.' (not first)"
 _URI = re.compile(r"[a-z][a-z0-9+.-]*://")
 _METRICS_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
 
@@ -33,6 +38,14 @@ class ServingConfigError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------- models.config
+
+def check_model_name(name: str, what: str = "model name") -> str:
+    """`name` when it can name a served model (see _MODEL_NAME); ServingConfigError naming `what` otherwise."""
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name):
+        raise ServingConfigError(f"{what} {name!r} cannot name a served model: it is a folder name and a REST path "
+                                 f"segment (/v1/models/NAME:predict), so use {MODEL_NAME_RULE}")
+    return name
+
 
 def discover_models(model_base: str | os.PathLike[str]) -> dict[str, list[int]]:
     """Map each model under `model_base` (MODEL_BASE/NAME/VERSION/saved_model.pb) to its sorted versions.
@@ -60,7 +73,7 @@ def discover_models(model_base: str | os.PathLike[str]) -> dict[str, list[int]]:
                 )
             versions.append(version)
         if versions:
-            models[model_dir.name] = sorted(versions)
+            models[check_model_name(model_dir.name, f"model folder {model_dir}:")] = sorted(versions)
     if not models:
         raise ServingConfigError(
             f"no models in {base}: expected {base}/NAME/VERSION/saved_model.pb with an integer VERSION folder"
@@ -83,11 +96,14 @@ def build_model_config(
     labels: version labels such as {"stable": 1, "canary": 2}; each must name a version the policy serves,
         because TF Serving refuses labels on versions it does not load.
     Each of the three applies to every model, or per model as a dict keyed by model name (models left out get
-    "latest", no versions and no labels).
+    "latest", no versions and no labels). Per-model `versions` with one `version_policy` for all: the models named
+    serve exactly their versions ("specific"), the others follow `version_policy`.
     base_path_prefix: where the server sees the model base, e.g. "/models" inside the tensorflow/serving container
         or "gs://bucket/models"; by default the absolute local path of `model_base`.
     """
     found = discover_models(model_base)
+    if isinstance(versions, Mapping) and isinstance(version_policy, str):
+        version_policy = {name: "specific" if name in versions else version_policy for name in found}
     policies = _per_model("version_policy", version_policy, isinstance(version_policy, Mapping), found, "latest")
     chosen_versions = _per_model("versions", versions, isinstance(versions, Mapping), found, None)
     labels_are_per_model = isinstance(labels, Mapping) and any(isinstance(v, Mapping) for v in labels.values())

@@ -30,7 +30,7 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
 
 from tfzoo.serving.batching import BatchingOptions, BatchScheduler
-from tfzoo.serving.config import parse_model_config
+from tfzoo.serving.config import check_model_name, parse_model_config
 from tfzoo.serving.layout import scan_versions
 from tfzoo.serving.limits import DEFAULT_MAX_REQUEST_BYTES
 from tfzoo.serving.metrics import MetricRegistry, ServingMetrics
@@ -88,8 +88,24 @@ def check_model_configs(models: ModelConfigs) -> None:
             raise ValueError(f"PlatformConfigMap has no entry for platform {model.model_platform}")
 
 
+def check_base_paths(models: ModelConfigs) -> None:
+    """At start: ValueError for a local base path that is a file (TF Serving would log a filesystem error at every
+    poll and serve nothing); one warning naming a base path that does not exist yet, which is then followed as TF
+    Serving follows it (a version exported there later is served)."""
+    for model in models:
+        path = Path(model.base_path)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"the base path of model {model.name}, {path}, is a file, not a folder; pass the folder "
+                             "that holds its version folders (FOLDER/1/saved_model.pb, FOLDER/2/...)")
+        if not path.exists():
+            logger.warning("the base path of model %s, %s, does not exist: nothing is served for it until a version "
+                           "folder appears there (%s/1/saved_model.pb); fix the path if that is not what you meant",
+                           model.name, path, path)
+
+
 def model_config(name: str, base_path: str | os.PathLike[str]) -> model_server_config_pb2.ModelConfig:
     """The one-model config that --model_name and --model_base_path stand for (the latest version served)."""
+    check_model_name(name, "--model_name")
     return model_server_config_pb2.ModelConfig(name=name, base_path=os.path.abspath(base_path),
                                                model_platform=TENSORFLOW_PLATFORM)
 
@@ -125,6 +141,7 @@ class ModelManager:
     def __init__(self, configs: ModelConfigs, options: ServingOptions = ServingOptions(),
                  metrics: ServingMetrics | None = None):
         check_model_configs(configs)
+        check_base_paths(configs)
         self.options = options
         self.metrics = metrics or ServingMetrics(MetricRegistry())
         # One scheduler for every model and version, as TF Serving shares its batch threads across the server.

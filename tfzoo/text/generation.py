@@ -203,11 +203,26 @@ def call_generate_signature(
         batch = prompts[start:start + per_call]
         inputs = {name: tf.fill([len(batch)], tf.constant(value, CONTROLS[name])) for name, value in controls.items()}
         try:
-            outputs = function(prompt=tf.constant([text.encode("utf-8") for text in batch], tf.string), **inputs)
+            outputs = function(prompt=tf.constant([prompt_bytes(start + index, text)
+                                                   for index, text in enumerate(batch)], tf.string), **inputs)
         except tf.errors.InvalidArgumentError as error:
             raise ValueError(refusal(error)) from None
         texts += [text.decode("utf-8") for text in outputs[TEXT].numpy()]
     return texts
+
+
+def prompt_bytes(index: int, text: str) -> bytes:
+    """A prompt as UTF-8; ValueError, one line, naming the prompt for text that has no UTF-8 form (bytes that were
+    not UTF-8, e.g. a command-line argument, come to Python as lone surrogates)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the bytes as they were given
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    raise ValueError(f"prompt {index} (counting from 0) is not UTF-8 text: {raw!r}; give prompts as UTF-8")
 
 
 def refusal(error: tf.errors.InvalidArgumentError) -> str:
@@ -230,6 +245,12 @@ def _checks(prompt: tf.Tensor, controls: dict[str, tf.Tensor]) -> list[tf.Operat
         return tf.debugging.Assert(condition, [message], name="check")
 
     checks = [check(tf.size(prompt) <= MAX_PROMPTS, f"at most {MAX_PROMPTS} prompts per request")]
+    # Bytes that are not UTF-8 (gRPC bytes, REST b64) would be read as byte tokens the model never trained on.
+    utf8 = tf.equal(tf.strings.unicode_transcode(prompt, "UTF-8", "UTF-8", errors="ignore"), prompt)
+    first_bad = tf.strings.as_string(  # a 0 appended: an empty batch has no index to find
+        tf.argmin(tf.concat([tf.cast(utf8, tf.int32), [0]], 0), output_type=tf.int32))
+    checks.append(check(tf.reduce_all(utf8), tf.strings.join(
+        ["prompt ", first_bad, " (counting from 0) is not UTF-8 text; send prompts as UTF-8"])))
     checks += [check(tf.reduce_all(tf.equal(tf.shape(value), tf.shape(prompt))),
                      f"{name} needs one value per prompt") for name, value in controls.items()]
     with tf.control_dependencies(checks):  # a range is checked on values of the right shape

@@ -27,6 +27,7 @@ from tfzoo.run_dir import (
     MODEL_FILE,
     TENSORBOARD_DIR,
     default_run_dir,
+    history_frame,
     holds_run,
     keep_history_rows,
     load_run,
@@ -175,9 +176,12 @@ def train(
         write_dir.mkdir(parents=True, exist_ok=True)
         write_json(write_dir / CONFIG_FILE, config)
 
+        kept_history = history_frame(write_dir / HISTORY_FILE)
         all_callbacks: list[keras.callbacks.Callback] = [
+            # First: it adds the learning rate to what the logger writes, unless a resumed history.csv lacks the column.
+            EpochScalars(write_dir / TENSORBOARD_DIR,
+                         rate_in_logs=kept_history.empty or "learning_rate" in kept_history.columns),
             keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILE), append=True),  # the file is kept in step above
-            EpochScalars(write_dir / TENSORBOARD_DIR),
             StepCheckpoint(checkpoint, checkpoint_every) if checkpoint_every else EpochCheckpoint(checkpoint),
         ]
         if config["early_stopping"] is not None:
@@ -194,7 +198,8 @@ def train(
 
         write_json(write_dir / METRICS_FILE, metrics)
         if history:  # a worker resumed after the last epoch has no rows of its own
-            plot_curves(history, write_dir / CURVES_FILE, title=f"{name} on {data.name}")
+            plot_curves(history, write_dir / CURVES_FILE, title=f"{name} on {data.name}",
+                        stopped_early=len(next(iter(history.values()))) < epochs)
         with atomic_path(write_dir / MODEL_FILE) as temporary:  # last: model.keras marks a finished run
             model.save(temporary)
     finally:
