@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tfzoo.datasets.base import DataError, Dataset
-from tfzoo.datasets.catalog import FILE_DATASETS, load_dataset, named_datasets
+from tfzoo.datasets.catalog import load_dataset
 from tfzoo.datasets.files import load_files
 from tfzoo.datasets.tabular import load_csv
 from tfzoo.tasks import get_task
