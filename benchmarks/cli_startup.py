@@ -1,5 +1,6 @@
-"""Command-line start-up: wall seconds of `tfzoo --help`, `tfzoo list` and `tfzoo predict` over REST, each a new
-process as a user runs it, beside `python -c pass` (the interpreter's own start) in the same run.
+"""Command-line start-up: wall seconds of `tfzoo --help`, `tfzoo train --help`, `tfzoo list` and `tfzoo predict`
+over REST, each a new process as a user runs it, beside `python -c pass` (the interpreter's own start) in the same
+run.
 
 `predict` asks a `tfzoo serve` this script starts, serving a linear_regression trained for one epoch and exported
 here. Runs alternate between the commands, so drift on the machine hits all of them; medians and minimums reported,
@@ -24,7 +25,7 @@ import tfzoo
 from tfzoo.serving.client import Client
 from tfzoo.serving.server import server_process
 
-GOALS = {"tfzoo --help": 1.0, "tfzoo predict (REST)": 1.0}
+GOALS = {"tfzoo --help": 1.0, "tfzoo train --help": 1.0, "tfzoo predict (REST)": 1.0}
 
 
 def wall_seconds(command: list[str]) -> float:
@@ -47,6 +48,7 @@ def main() -> None:
             commands = {
                 "python -c pass": [sys.executable, "-c", "pass"],
                 "tfzoo --help": [*tfzoo_command, "--help"],
+                "tfzoo train --help": [*tfzoo_command, "train", "--help"],
                 "tfzoo list": [*tfzoo_command, "list"],
                 "tfzoo predict (REST)": [*tfzoo_command, "predict", "--model", "linear", "--server",
                                          f"127.0.0.1:{rest_port}", "--json", json.dumps([[0.5] * width])],

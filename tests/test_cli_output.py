@@ -40,7 +40,7 @@ def run_cli(*args: str, code: str | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args", [["--help"], *([command, "--help"] for command in (
-    "train", "evaluate", "list", "validate", "serving-config", "tfrecords", "predict"))])
+    "train", "evaluate", "export", "validate", "serving-config", "serve", "predict", "generate", "list", "tfrecords"))])
 @pytest.mark.slow
 def test_help_imports_no_tensorflow(args: list[str]) -> None:
     result = run_cli(*args, code=IMPORT_CHECK)

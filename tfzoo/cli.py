@@ -178,7 +178,7 @@ SERVER_FLAGS: dict[str, tuple[tuple[str, ...], Any, str]] = {
 
 def add_server_flags(parser: argparse.ArgumentParser) -> None:
     """tensorflow_model_server's flags, defaults from ServerOptions; `--flag=value` and `--flag value` both work."""
-    from tfzoo.serving.server import ServerOptions
+    from tfzoo.serving.options import ServerOptions
 
     defaults = ServerOptions()
     for name, (flags, kind, text) in SERVER_FLAGS.items():
@@ -261,10 +261,7 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
 
 
 def _export_arguments(export: argparse.ArgumentParser) -> None:
-    from tfzoo.text.generation import (
-        DEFAULT_MAX_TOKENS_PER_REQUEST,
-        TOKENS_PER_REQUEST_RANGE,
-    )
+    from tfzoo.text.limits import DEFAULT_MAX_TOKENS_PER_REQUEST, TOKENS_PER_REQUEST_RANGE
 
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--model-base", required=True, metavar="DIR", help="TF Serving's model base folder")
@@ -306,9 +303,9 @@ def _serving_config_arguments(configs: argparse.ArgumentParser) -> None:
 
 
 def _generate_arguments(generate: argparse.ArgumentParser) -> None:
-    from tfzoo.text.generation import DEFAULTS as GENERATION_DEFAULTS
-    from tfzoo.text.generation import MAX_NEW_TOKENS, MAX_PROMPTS
-    from tfzoo.text.tokenizer import VOCAB_SIZE
+    from tfzoo.text.limits import DEFAULTS as GENERATION_DEFAULTS
+    from tfzoo.text.limits import MAX_NEW_TOKENS, MAX_PROMPTS
+    from tfzoo.text.vocabulary import VOCAB_SIZE
 
     generate.add_argument("model_dir", metavar="VERSION_DIR")
     generate.add_argument("--prompt", action="append", required=True,
@@ -518,7 +515,8 @@ def command_validate(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> None:
-    from tfzoo.serving.server import ServerOptions, serve
+    from tfzoo.serving.options import ServerOptions
+    from tfzoo.serving.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = ServerOptions(**{name: getattr(args, name) for name in SERVER_FLAGS})

@@ -38,9 +38,9 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import input_pb2
 
 from tfzoo.serving.batching import RunFunction
+from tfzoo.serving.options import DEFAULT_MAX_REQUEST_BYTES
 from tfzoo.serving.protocol.status import ServingError
 
-DEFAULT_MAX_REQUEST_BYTES = 32 * 2**20  # --max_request_bytes: the largest gRPC message and REST body
 # Bytes of input per unbatched graph run. A bytes bound, because no one row count fits rows of every size: at
 # 4 MiB, a million rows of one float still run as one graph run, and 224x224x3 float images 6 at a time. A model
 # whose activations are 30x its input (mnist_cnn's first conv layer is 28x) then runs in about 120 MB. TF Serving

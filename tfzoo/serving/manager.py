@@ -32,7 +32,7 @@ from tensorflow_serving.config import file_system_storage_path_source_pb2, model
 from tfzoo.serving.batching import BatchingOptions, BatchScheduler
 from tfzoo.serving.config import check_model_name, parse_model_config
 from tfzoo.serving.layout import scan_versions
-from tfzoo.serving.limits import DEFAULT_MAX_REQUEST_BYTES
+from tfzoo.serving.options import DEFAULT_MAX_REQUEST_BYTES
 from tfzoo.serving.metrics import MetricRegistry, ServingMetrics
 from tfzoo.serving.protocol.status import ServingError, code_from_value, invalid_argument
 from tfzoo.serving.servable import Servable, check_metadata_fields, load_servable

@@ -36,6 +36,7 @@ from tensorflow_serving.apis import (
 from tfzoo.serving.http_server import Request, Response
 from tfzoo.serving.manager import ModelManager
 from tfzoo.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from tfzoo.serving.options import DEFAULT_TIMEOUT_MS
 from tfzoo.serving.protocol import json_tensor
 from tfzoo.serving.protocol.status import ServingError, invalid_argument
 from tfzoo.serving.servable import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD
@@ -47,7 +48,6 @@ _API_PATH = re.compile(r"/v1/.*", re.I)
 _INFERENCE_PATH = re.compile(r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)",
                              re.I)
 _STATUS_PATH = re.compile(r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?", re.I)
-DEFAULT_TIMEOUT_MS = 30_000  # --rest_api_timeout_in_ms
 
 
 class RestApi:

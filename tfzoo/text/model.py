@@ -18,6 +18,7 @@ from keras import ops
 from tfzoo.optimizers import make_optimizer
 from tfzoo.registry import register
 from tfzoo.tasks import get_task
+from tfzoo.text import task  # noqa: F401 (registers the language_model task this model trains with)
 from tfzoo.text.tokenizer import VOCAB_SIZE
 
 # A decoder block's key/value cache: (keys, values), each [batch, heads, max_length, head_dim].

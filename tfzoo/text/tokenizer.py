@@ -8,12 +8,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-NUM_BYTES = 256
-PAD = 256  # fills short sequences; targets equal to PAD are ignored by the loss and the metrics
-BEGIN = 257  # starts every document and every prompt
-END = 258  # ends a document or a headline; generation stops when it is sampled
-SEPARATOR = 259  # between an article and its headline
-VOCAB_SIZE = 260
+from tfzoo.text.vocabulary import BEGIN, END, NUM_BYTES, PAD, SEPARATOR, VOCAB_SIZE  # noqa: F401
 
 # Each token's bytes: a byte token is that byte, a special token is nothing, so decoding drops them.
 _TOKEN_BYTES = [bytes([value]) for value in range(NUM_BYTES)] + [b""] * (VOCAB_SIZE - NUM_BYTES)
