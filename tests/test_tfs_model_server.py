@@ -72,12 +72,8 @@ from tfzoo.cli import main
 from tfzoo.serving.http_server import HttpOptions, HttpServer
 from tfzoo.serving.manager import ModelManager, model_config
 from tfzoo.serving.rest import RestApi, error_response
-from tfzoo.serving.server import (
-    DEFAULT_MAX_REQUEST_BYTES,
-    ModelServer,
-    ServerOptions,
-    server_process,
-)
+from tfzoo.serving.options import DEFAULT_MAX_REQUEST_BYTES
+from tfzoo.serving.server import ModelServer, ServerOptions, server_process
 
 TESTDATA = TF_SERVING_TESTDATA
 HALF_PLUS_TWO = TESTDATA / "saved_model_half_plus_two_cpu"  # _GetSavedModelBundlePath

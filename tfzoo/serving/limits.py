@@ -38,7 +38,6 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import input_pb2
 
 from tfzoo.serving.batching import RunFunction
-from tfzoo.serving.options import DEFAULT_MAX_REQUEST_BYTES
 from tfzoo.serving.protocol.status import ServingError
 
 # Bytes of input per unbatched graph run. A bytes bound, because no one row count fits rows of every size: at

@@ -36,7 +36,6 @@ from tensorflow_serving.apis import (
 from tfzoo.serving.batching import BatchScheduler
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, SERVE_TAG, WARMUP_FILE
 from tfzoo.serving.limits import (
-    DEFAULT_MAX_REQUEST_BYTES,
     batch_major,
     check_examples,
     check_tensors,
@@ -44,6 +43,7 @@ from tfzoo.serving.limits import (
     slice_rows,
 )
 from tfzoo.serving.metrics import MetricRegistry, ServingMetrics
+from tfzoo.serving.options import DEFAULT_MAX_REQUEST_BYTES
 from tfzoo.serving.protocol.status import ServingError, invalid_argument
 from tfzoo.serving.protocol.tensor_proto import dtype_enum, to_array, to_proto
 

@@ -49,7 +49,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from types import TracebackType
 
 import grpc
