@@ -9,7 +9,6 @@ import sys
 import zlib
 
 import grpc
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -233,13 +232,3 @@ def test_image_bytes_signature_refuses_too_many_pixels_before_decoding(exported)
         with pytest.raises(ServingError, match=error) as refused:
             predict(data)
         assert "limit" not in refused.value.message
-
-
-@pytest.mark.parametrize("name", ["", "a b", "../up", ".hidden"])
-def test_the_python_api_refuses_a_name_no_server_can_serve_before_writing(tmp_path, name):
-    model = keras.Sequential([keras.Input((2,), name="x"), keras.layers.Dense(1, name="y")])
-    with pytest.raises(ValueError, match="cannot name a served model"):
-        tfzoo.export_model(model, tmp_path / "models", name=name, examples=np.zeros((2, 2), np.float32))
-    with pytest.raises(ValueError, match="cannot name a served model"):
-        tfzoo.export(tmp_path / "no-run", tmp_path / "models", name=name)
-    assert not (tmp_path / "models").exists()

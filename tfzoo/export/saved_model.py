@@ -35,7 +35,6 @@ from tfzoo.run_dir import (
     run_task,
     weights_digest,
 )
-from tfzoo.serving.config import check_model_name
 from tfzoo.serving.layout import ASSETS_EXTRA, WARMUP_FILE, scan_versions
 from tfzoo.tables import table_schema
 from tfzoo.tables.serving import SIGNATURE_METHODS
@@ -77,14 +76,12 @@ def export(
     SHA-256, the name, the tfzoo version, the task's serving options), so a retry after a crash returns the
     version already holding it.
     """
-    if name is not None:
-        check_model_name(name, "name")
     run_dir = Path(getattr(run_dir_or_model, "run_dir", run_dir_or_model))
     config, model = load_run(run_dir)
     task = run_task(config)
     options = serving_options(task, max_tokens_per_request=max_tokens_per_request, xla=xla or None)
     functions = task.serving_functions(model, **options)  # an option out of range fails here, before any writing
-    name = config["model"] if name is None else name
+    name = name or config["model"]
     content = {"model_sha256": file_sha256(run_dir / MODEL_FILE), "config_sha256": file_sha256(run_dir / CONFIG_FILE),
                "name": name, "tfzoo": tfzoo_version(), **recorded_options(options)}
 
@@ -151,7 +148,6 @@ def export_model(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"export_model takes a keras.Model, got {type(model).__name__}")
-    check_model_name(name, "name")
     task = None if task is None else get_task(task)
     options = serving_options(task, max_tokens_per_request=max_tokens_per_request, xla=xla or None)
     if task is not None:
