@@ -9,6 +9,8 @@ import sys
 import types
 from typing import Any
 
+from tfzoo.lazy import lazy_names
+
 __version__ = "0.1.0"
 
 # The Python API, imported on first use (PEP 562): `import tfzoo` alone loads no TensorFlow, so that `tfzoo --help`
@@ -24,16 +26,7 @@ __all__ = ["ModelSpec", "TrainResult", "create_model", "evaluate", "export", "ex
            "register", "train", "validate"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _API:
-        raise AttributeError(f"module 'tfzoo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_API[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__getattr__, __dir__ = lazy_names(__name__, _API)
 
 
 class _Package(types.ModuleType):

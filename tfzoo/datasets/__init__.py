@@ -6,8 +6,7 @@ The names below are imported on first use (PEP 562): `tfzoo.datasets.catalog` li
 TensorFlow, which every loader needs."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tfzoo.lazy import lazy_names
 
 _API = {
     "DataError": "tfzoo.errors", "Dataset": "tfzoo.datasets.base", "DataSplits": "tfzoo.datasets.base",
@@ -22,13 +21,4 @@ _API = {
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _API:
-        raise AttributeError(f"module 'tfzoo.datasets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_API[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__getattr__, __dir__ = lazy_names(__name__, _API)

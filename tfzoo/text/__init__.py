@@ -5,15 +5,7 @@
 `tfzoo.text.task` is imported, which `tfzoo.text.model` (the registered `text_generator`) does."""
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tfzoo.lazy import lazy_names
 
 __all__ = ["generate", "generation_functions"]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'tfzoo.text' has no attribute {name!r}")
-    value = getattr(importlib.import_module("tfzoo.text.generation"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, {name: "tfzoo.text.generation" for name in __all__})
