@@ -22,7 +22,8 @@ setup(
         "scikit-learn>=1.3",  # ships the real handwritten 8x8 digits behind the offline `digits` dataset
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5,<4",  # `make test` runs on 2 processes
+    extras_require={"test": ["pytest>=8,<9.2",  # 9.2 drops xdist 3.8's loadgroup suffix (pytest-xdist#1386)
+                             "pytest-xdist>=3.5,<4",  # `make test` runs on 2 processes
                              "pyyaml>=6", "ml-dtypes>=0.4",  # ml-dtypes: bfloat16 arrays in tests
                              "vega_datasets>=0.9,<1"],  # real tables (cars, seattle-weather) shipped in the wheel
                     "bench": ["keras-hub>=0.32,<1",  # benchmarks/generation_speed.py's KerasHub rows
