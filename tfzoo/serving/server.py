@@ -48,7 +48,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 import grpc
@@ -208,9 +208,20 @@ def server_process(*flags: str, host: str = DEFAULT_HOST, ready_timeout: float =
     Stops it with SIGTERM on exit. A separate process keeps the server's threads off the caller's GIL, as for
     a real TF Serving.
     """
+    with server_child(*flags, host=host, ready_timeout=ready_timeout) as (_, rest_port, grpc_port):
+        yield rest_port, grpc_port
+
+
+@contextlib.contextmanager
+def server_child(
+    *flags: str, host: str = DEFAULT_HOST, ready_timeout: float = 120.0, prefix: Sequence[str] = (),
+) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
+    """server_process, yielding (process, rest_api_port, port): for callers that watch the server's CPU time and
+    memory. `prefix` runs it under a command that execs the server, such as `taskset -c 1`, so the process is
+    still the server's."""
     rest_port, grpc_port = free_port(host), free_port(host)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tfzoo", "serve", *flags, f"--host={host}", f"--port={grpc_port}",
+        [*prefix, sys.executable, "-m", "tfzoo", "serve", *flags, f"--host={host}", f"--port={grpc_port}",
          f"--rest_api_port={rest_port}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         timer = threading.Timer(ready_timeout, process.kill)
@@ -223,7 +234,7 @@ def server_process(*flags: str, host: str = DEFAULT_HOST, ready_timeout: float =
                 raise RuntimeError(f"tfzoo serve exited with status {process.wait()} before it was ready")
         finally:
             timer.cancel()
-        yield rest_port, grpc_port
+        yield process, rest_port, grpc_port
     finally:
         process.send_signal(signal.SIGTERM)
         try:
