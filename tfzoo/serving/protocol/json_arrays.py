@@ -1,8 +1,10 @@
-"""TF Serving's REST JSON written from numpy arrays: the part of `json_tensor` a REST client needs, without
-TensorFlow (whose protos `json_tensor` reads and writes, and whose import takes seconds).
+"""TF Serving's REST JSON without TensorFlow: reading a body, and writing numpy arrays as TF Serving lays them out.
 
-`json_from_request_tensors` writes a predict body, `json_from_output_arrays` an answer as TF Serving writes it, and
-`arrays_from_json_outputs` reads the "outputs" of an answer into arrays of the signature's dtypes.
+The server (`json_tensor`, which adds the protos) and the client (`tfzoo.serving.client`, `tfzoo predict`) share
+this module, so that what one writes the other reads back identically. Reading is Python's `json`, with TF Serving's
+error texts and numbers typed as its rapidjson types them (an integer token is an int, any other number a float,
+NaN and Infinity included). Writing is by hand: TF Serving's answers are laid out by rapidjson's PrettyWriter and
+print floats with its WriteDecimal, which `json.dumps` does neither of, and clients and TF Serving's tests see it.
 """
 from __future__ import annotations
 
@@ -10,15 +12,16 @@ import base64
 import binascii
 import enum
 import json
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
-from tfzoo.serving.protocol.rapidjson import PrettyWriter, quote, utf8
 from tfzoo.serving.protocol.status import invalid_argument
 
-_BYTES_SUFFIX = "_bytes"        # output tensors named so are written as {"b64": ...} (json_tensor.cc)
+_BYTES_SUFFIX = "_bytes"  # tensors named so are written as {"b64": ...} (json_tensor.cc)
+_DEBUG_STRING_LENGTH = 256  # TF Serving cuts the JSON it quotes in errors at 256 bytes (kMaxJsonDebugStringBytes)
 
 
 class RequestFormat(enum.Enum):
@@ -28,66 +31,89 @@ class RequestFormat(enum.Enum):
     COLUMNAR = "columnar"   # {"inputs": ...}       -> {"outputs": ...}
 
 
-def json_from_request_tensors(tensors: Mapping[str, np.ndarray], format: RequestFormat,
-                              signature_name: str = "") -> str:
-    """A REST predict body for `tensors`: {"signature_name"?, "instances": [...]} or {"inputs": ...}.
+# Reading
 
-    Written with the rules `fill_predict_request` reads: one tensor is written unnamed, several as named
-    objects; strings go as JSON strings, or as {"b64": ...} when they are not UTF-8 or their name ends in
-    "_bytes"; floats in the shortest text that parses back to the same value.
+_DECODER = json.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def parse(text: str) -> Any:
+    """The JSON value `text` starts with (after a UTF-8 byte order mark; what follows the value is ignored, as TF
+    Serving's kParseStopWhenDoneFlag does). INVALID_ARGUMENT "JSON Parse error: ..." when there is none."""
+    start = _WHITESPACE.match(text, 1 if text.startswith("\ufeff") else 0).end()
+    if start == len(text):
+        raise invalid_argument("JSON Parse error: The document is empty")
+    try:
+        try:
+            return _DECODER.raw_decode(text, start)[0]
+        except RecursionError:
+            return _parse_deep(text, start)
+    except json.JSONDecodeError as error:
+        # rapidjson's words where TF Serving's REST handler test checks them, else json's ("... starting at" reads on)
+        message = "Invalid value." if error.msg == "Expecting value" else error.msg.removesuffix(" at")
+        raise invalid_argument(f"JSON Parse error: {message} at offset: {error.pos}") from None
+    except ValueError as error:  # an integer of more digits than int() reads
+        raise invalid_argument(f"JSON Parse error: {error}") from None
+
+
+def _parse_deep(text: str, pos: int) -> Any:
+    """`parse` for a document nested deeper than `json` recurses: brackets, commas and colons are read here, with
+    a stack of the open arrays and objects; keys and scalars still by `json`, so values are typed alike.
+
+    Why by hand: TF Serving's rapidjson parses iteratively, so a body nested 500000 deep is still a request it
+    answers (json_tensor_test.cc DeeplyNestedWellFormed), where `json` raises RecursionError.
     """
-    if not tensors:
-        raise invalid_argument("Cannot convert empty tensor map to JSON")
-    names = sorted(tensors)
-    arrays = {name: np.asarray(tensors[name]) for name in names}
-    if format is RequestFormat.ROW:
-        batch = _batch_size({name: list(array.shape) for name, array in arrays.items()})
-    elif format is not RequestFormat.COLUMNAR:
-        raise invalid_argument("Invalid request format")
-    columns = {name: _column_from_array(name, array) for name, array in arrays.items()}
-    writer = PrettyWriter()
-    writer.single_line_arrays = True  # compact: only objects take a line per member
-    writer.start_object()
-    if signature_name:
-        writer.key("signature_name")
-        writer.string(signature_name)
-    if format is RequestFormat.ROW:
-        writer.key("instances")
-        _write_rows(writer, columns, batch)
-    else:
-        writer.key("inputs")
-        _write_columns(writer, columns)
-    writer.end_object()
-    return writer.text()
+    stack: list[list | dict] = []  # the open arrays and objects, innermost last
+    keys: list[str] = []           # the key of the member each open object is reading
+    while True:
+        pos = _WHITESPACE.match(text, pos).end()
+        char = text[pos:pos + 1]
+        if char == "[" or char == "{":
+            pos = _WHITESPACE.match(text, pos + 1).end()
+            if text.startswith("]" if char == "[" else "}", pos):
+                value, pos = ([] if char == "[" else {}), pos + 1
+            else:
+                stack.append([] if char == "[" else {})
+                if char == "{":
+                    pos = _read_key(text, pos, keys)
+                continue
+        else:
+            value, pos = _DECODER.raw_decode(text, pos)  # a scalar: no recursion
+        while stack:  # `value` is complete: add it to its container; close those that end here
+            container = stack[-1]
+            if type(container) is list:
+                container.append(value)
+            else:
+                container[keys.pop()] = value
+            pos = _WHITESPACE.match(text, pos).end()
+            if text.startswith(",", pos):
+                pos = pos + 1 if type(container) is list else _read_key(text, pos + 1, keys)
+                break
+            if not text.startswith("]" if type(container) is list else "}", pos):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+            value, pos = stack.pop(), pos + 1
+        else:
+            return value
 
 
-def json_from_output_arrays(arrays: Mapping[str, np.ndarray]) -> str:
-    """{"outputs": ...} for numpy arrays, as TF Serving's columnar answer is written (`json_tensor.json_from_tensors`
-    with RequestFormat.COLUMNAR): one output as its value alone, strings named "*_bytes" as {"b64": ...}."""
-    if not arrays:
-        raise invalid_argument("Cannot convert empty tensor map to JSON")
-    columns = {}
-    for name in sorted(arrays):
-        array = np.asarray(arrays[name])
-        as_b64 = array.dtype.kind in "OSU" and name.endswith(_BYTES_SUFFIX)
-        columns[name] = _column(array.shape, array, as_b64, invalid_utf8_as_b64=False)
-    writer = PrettyWriter()
-    writer.start_object()
-    writer.key("outputs")
-    _write_columns(writer, columns)
-    writer.end_object()
-    return writer.text()
+def _read_key(text: str, pos: int, keys: list[str]) -> int:
+    """Reads an object member's `"key":` at `pos` into `keys`; returns the position after the colon."""
+    pos = _WHITESPACE.match(text, pos).end()
+    if not text.startswith('"', pos):
+        raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
+    key, pos = json.decoder.scanstring(text, pos + 1)
+    pos = _WHITESPACE.match(text, pos).end()
+    if not text.startswith(":", pos):
+        raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
+    keys.append(key)
+    return pos + 1
 
 
 def arrays_from_json_outputs(body: str | bytes, dtypes: Mapping[str, np.dtype]) -> dict[str, np.ndarray]:
     """The "outputs" of a columnar REST predict answer as arrays of the signature's output `dtypes` (object for
     strings, held as bytes; {"b64": ...} decoded). {"error": message} raises ServingError(INVALID_ARGUMENT)."""
     # TF Serving writes a string's bytes as they are, UTF-8 or not: kept as lone surrogates, given back by utf8().
-    text = bytes(body).decode("utf-8", "surrogateescape") if not isinstance(body, str) else body
-    try:
-        doc = json.loads(text)
-    except ValueError as error:
-        raise invalid_argument(f"JSON Parse error: {error}") from None
+    doc = parse(bytes(body).decode("utf-8", "surrogateescape") if not isinstance(body, str) else body)
     if not isinstance(doc, dict):
         raise invalid_argument("the answer is not a JSON object")
     if "error" in doc:
@@ -120,83 +146,124 @@ def _array(name: str, value: Any, dtype: np.dtype) -> np.ndarray:
 def _string(name: str, item: Any) -> bytes:
     if isinstance(item, str):
         return utf8(item)
-    if isinstance(item, dict) and len(item) == 1 and isinstance(item.get("b64"), str):
-        try:
-            return base64.b64decode(item["b64"], validate=True)
-        except binascii.Error:
-            raise invalid_argument(f"output {name!r} holds invalid base64") from None
-    raise invalid_argument(f"output {name!r} holds {type(item).__name__} where strings were expected")
+    if not is_b64(item):
+        raise invalid_argument(f"output {name!r} holds {type(item).__name__} where strings were expected")
+    decoded = b64_bytes(item["b64"])
+    if decoded is None:
+        raise invalid_argument(f"output {name!r} holds invalid base64")
+    return decoded
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Tensors -> JSON values (MakeRowFormatJsonFromTensors, MakeColumnarFormatJsonFromTensors, WriteDecimal)
-# ---------------------------------------------------------------------------------------------------------------
-
-class _B64(str):
-    """A value written as {"b64": <this text>}."""
+def is_b64(value: Any) -> bool:
+    """Whether a JSON value is binary data, {"b64": "<base64>"}: one key, "b64", holding a string."""
+    return isinstance(value, dict) and len(value) == 1 and type(value.get("b64")) is str
 
 
-class _Column(NamedTuple):
-    """A tensor ready to write: its dims and one JSON token per value, in row-major order."""
-
-    dims: tuple[int, ...]
-    tokens: list[str]
-    has_b64: bool
+_BASE64 = re.compile(r"([A-Za-z0-9+/ \t\n\v\f\r]*)([=.][=. \t\n\v\f\r]*)?")
+_ASCII_SPACE = re.compile(r"[ \t\n\v\f\r]")
 
 
-def _batch_size(dims: dict[str, list[int]]) -> int:
-    """The row format's shared first dimension (MakeRowFormatJsonFromTensors' checks)."""
-    batch = -1
-    for name, shape in dims.items():
-        if not shape:
-            raise invalid_argument(f"Tensor name: {name} has no shape information ")
-        if batch >= 0 and shape[0] != batch:
-            raise invalid_argument(f"Tensor name: {name} has inconsistent batch size: {shape[0]} "
-                                   f"expecting: {batch}")
-        batch = shape[0]
-    return batch
+def b64_bytes(text: str) -> bytes | None:
+    """absl::Base64Unescape, as TF Serving decodes {"b64": ...}: standard alphabet, whitespace skipped, padding
+    ('=' or '.') optional but, when present, complete; None when `text` is not base64."""
+    match = _BASE64.fullmatch(text)
+    if not match:
+        return None
+    data = _ASCII_SPACE.sub("", match.group(1))
+    padding = sum(c in "=." for c in match.group(2) or "")
+    if len(data) % 4 == 1 or padding not in (0, (0, None, 2, 1)[len(data) % 4]):
+        return None
+    return binascii.a2b_base64(data + "=" * (-len(data) % 4))
 
 
-def _column_from_array(name: str, array: np.ndarray) -> _Column:
-    """A request tensor's values; strings named "*_bytes", or not UTF-8, as b64."""
-    if array.dtype.kind not in "fiubOSU" or array.dtype.kind == "f" and array.dtype.itemsize > 8:
-        raise invalid_argument(f"Tensor name: {name} of dtype {array.dtype} cannot be written as JSON")
-    return _column(array.shape, array, name.endswith(_BYTES_SUFFIX), invalid_utf8_as_b64=True)
-
-
-def _column(dims: tuple[int, ...], array: np.ndarray, as_b64: bool, invalid_utf8_as_b64: bool) -> _Column:
-    flat = array.reshape(-1)
-    kind = array.dtype.kind
-    if kind == "f":
-        tokens = _decimal_tokens(flat)
-    elif kind in "iu":
-        tokens = list(map(str, flat.tolist()))
-    elif kind == "b":
-        tokens = ["true" if v else "false" for v in flat.tolist()]
-    else:
-        tokens = [_string_token(v, as_b64, invalid_utf8_as_b64) for v in flat.tolist()]
-    return _Column(tuple(dims), tokens, any(type(t) is _B64 for t in tokens))
-
-
-def _string_token(value: bytes | str, as_b64: bool, invalid_utf8_as_b64: bool) -> str:
-    """A string value as a quoted JSON string, or as _B64. TF Serving writes a string's bytes as they are,
-    UTF-8 or not; a client must not (its JSON would not be UTF-8), so it sends such bytes as b64."""
-    if not isinstance(value, (bytes, str)):
-        raise invalid_argument(f"Cannot write {type(value).__name__} value as a JSON string")
-    raw = value if isinstance(value, bytes) else utf8(value)
-    if as_b64:
-        return _B64(base64.b64encode(raw).decode("ascii"))
-    if isinstance(value, str):
-        return quote(value)
+def utf8(text: str) -> bytes:
+    """A JSON string's bytes: raw request bytes that were not UTF-8 come back unchanged (surrogateescape)."""
     try:
-        return quote(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        if invalid_utf8_as_b64:
-            return _B64(base64.b64encode(raw).decode("ascii"))
-        return quote(raw.decode("utf-8", "surrogateescape"))
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a \uD800-style escape of a lone surrogate
+        return text.encode("utf-8", "surrogatepass")
 
 
-def _decimal_tokens(values: np.ndarray) -> list[str]:
+# Writing: documents are dicts, lists and scalar tokens (JSON text), laid out by `pretty`
+
+# rapidjson escapes '"', '\' and control characters (\b \t \n \f \r, else \u00XX); everything else is raw.
+_ESCAPES = {i: f"\\u{i:04X}" for i in range(0x20)} | {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r",
+                                                       ord('"'): '\\"', ord("\\"): "\\\\"}
+
+
+def quote(text: str) -> str:
+    """`text` as a JSON string token, escaped as rapidjson escapes it."""
+    return f'"{text.translate(_ESCAPES)}"'
+
+
+class Rows(list):
+    """A list written as TF Serving writes its rows ("predictions", a classification's "results"): each row on one
+    line, and the closing bracket on a line of its own."""
+
+
+class _B64(dict):
+    """A {"b64": ...} value: in `Rows`, unlike a row of named values (a plain dict), it goes on with the line."""
+
+
+_CONTAINERS = frozenset((dict, _B64, list, Rows))
+
+
+def pretty(doc: Any, single_line_arrays: bool = False) -> str:
+    """`doc` laid out as rapidjson's PrettyWriter does: members on lines of their own, 4-space indents; arrays
+    likewise, or with `single_line_arrays` (kFormatSingleLineArray) as "[1, 2]"."""
+    return "".join(_pieces(doc, 0, single_line_arrays, None))
+
+
+def debug_string(value: Any) -> str:
+    """JsonValueToDebugString: a parsed JSON value as TF Serving quotes it in errors, cut off after 256 characters.
+    Written lazily: a value nested deeper than the recursion limit is walked no further than the cut."""
+    text = ""
+    for piece in _pieces(value, 0, True, _debug_token):
+        text += piece
+        if len(text) >= _DEBUG_STRING_LENGTH:
+            return text[:_DEBUG_STRING_LENGTH]
+    return text
+
+
+def _debug_token(value: Any) -> str:
+    return quote(value) if type(value) is str else json.dumps(value)  # json writes NaN and Infinity as such
+
+
+def _pieces(value: Any, level: int, single: bool, token: Callable[[Any], str] | None) -> Iterator[str]:
+    """The text of `value`, nested `level` deep, in pieces; `token` writes a scalar (None: scalars are tokens)."""
+    indent = "\n" + "    " * (level + 1)
+    if isinstance(value, dict):
+        separator = "{" + indent
+        for key, item in value.items():
+            yield separator + quote(key) + ": "
+            yield from _pieces(item, level + 1, single, token)
+            separator = "," + indent
+        yield indent[:-4] + "}" if value else "{}"
+    elif type(value) is Rows:
+        for index, item in enumerate(value):
+            # TF Serving turns single-line arrays on for a row's values only after starting an object of named ones
+            named = type(item) is dict
+            yield ("[" if index == 0 else "," if named else ", ") + (indent if named else "")
+            yield from _pieces(item, level + 1, True, token)
+        yield indent[:-4] + "]" if value else "[]"
+    elif type(value) is not list:
+        yield value if token is None else token(value)
+    elif not value:
+        yield "[]"
+    elif _CONTAINERS.isdisjoint(map(type, value)):  # a list of scalars: one piece
+        tokens = value if token is None else list(map(token, value))
+        yield ("[" + ", ".join(tokens) + "]" if single else
+               "[" + indent + ("," + indent).join(tokens) + indent[:-4] + "]")
+    else:
+        separator = "[" if single else "[" + indent
+        for item in value:
+            yield separator
+            yield from _pieces(item, level + 1, single, token)
+            separator = ", " if single else "," + indent
+        yield "]" if single else indent[:-4] + "]"
+
+
+def decimal_tokens(values: np.ndarray) -> list[str]:
     """WriteDecimal for each value: six significant digits ("%g", as absl::StrCat) if they read back to the
     same float/double, else full precision (9 or 17 digits); ".0" added to whole numbers not in exponent form;
     NaN, Infinity and -Infinity as such."""
@@ -214,61 +281,80 @@ def _decimal_tokens(values: np.ndarray) -> list[str]:
     return tokens
 
 
-def _write_token(writer: PrettyWriter, token: str) -> None:
-    if type(token) is _B64:
-        writer.start_object()
-        writer.key("b64")
-        writer.string(token)
-        writer.end_object()
+def json_from_request_tensors(tensors: Mapping[str, np.ndarray], format: RequestFormat,
+                              signature_name: str = "") -> str:
+    """A REST predict body for `tensors`: {"signature_name"?, "instances": [...]} or {"inputs": ...}.
+
+    Written with the rules `json_tensor.fill_predict_request` reads: one tensor is written unnamed, several as
+    named objects; strings go as JSON strings, or as {"b64": ...} when they are not UTF-8 or their name ends in
+    "_bytes"; floats as TF Serving writes them, in digits that read back to the same value.
+    """
+    doc = {"signature_name": quote(signature_name)} if signature_name else {}
+    doc["instances" if format is RequestFormat.ROW else "inputs"] = _tensors_doc(tensors, format, True)
+    return pretty(doc, single_line_arrays=True)
+
+
+def json_from_output_arrays(arrays: Mapping[str, np.ndarray],
+                            format: RequestFormat = RequestFormat.COLUMNAR) -> str:
+    """MakeJsonFromTensors for numpy arrays: {"predictions": [...]} (ROW) or {"outputs": ...} (COLUMNAR), as TF
+    Serving writes a predict answer. Strings named "*_bytes" are {"b64": ...}; other strings are written as their
+    bytes, UTF-8 or not (kept as lone surrogates: encode the text with "surrogateescape" to send those bytes)."""
+    doc = _tensors_doc(arrays, format, False)
+    return pretty({"predictions": Rows(doc)} if format is RequestFormat.ROW else {"outputs": doc})
+
+
+def _tensors_doc(arrays: Mapping[str, np.ndarray], format: RequestFormat, invalid_utf8_as_b64: bool) -> Any:
+    """The "instances"/"predictions" (a list of rows) or "inputs"/"outputs": one tensor alone, several by name."""
+    if not arrays:
+        raise invalid_argument("Cannot convert empty tensor map to JSON")
+    if not isinstance(format, RequestFormat):
+        raise invalid_argument("Invalid request format")
+    names = sorted(arrays)  # TF Serving walks a hash map: any fixed order is as faithful
+    arrays = {name: np.asarray(arrays[name]) for name in names}
+    if format is RequestFormat.ROW:
+        batch = -1  # the row format's shared first dimension (MakeRowFormatJsonFromTensors' checks)
+        for name, array in arrays.items():
+            if not array.shape:
+                raise invalid_argument(f"Tensor name: {name} has no shape information ")
+            if batch >= 0 and array.shape[0] != batch:
+                raise invalid_argument(f"Tensor name: {name} has inconsistent batch size: {array.shape[0]} "
+                                       f"expecting: {batch}")
+            batch = array.shape[0]
+    values = {name: _tensor_doc(name, array, invalid_utf8_as_b64) for name, array in arrays.items()}
+    if len(names) == 1:
+        return values[names[0]]
+    if format is RequestFormat.COLUMNAR:
+        return values
+    return [{name: values[name][row] for name in names} for row in range(batch)]
+
+
+def _tensor_doc(name: str, array: np.ndarray, invalid_utf8_as_b64: bool) -> Any:
+    """AddTensorValues: the tensor's values as tokens in nested lists of its shape (a scalar: one token)."""
+    flat, kind = array.reshape(-1), array.dtype.kind
+    if kind not in "fiubOSU" or kind == "f" and array.dtype.itemsize > 8:
+        raise invalid_argument(f"Tensor name: {name} of dtype {array.dtype} cannot be written as JSON")
+    if kind == "f":
+        tokens: list = decimal_tokens(flat)
+    elif kind in "iu":
+        tokens = list(map(str, flat.tolist()))
+    elif kind == "b":
+        tokens = ["true" if v else "false" for v in flat.tolist()]
     else:
-        writer.value(token)
+        as_b64 = name.endswith(_BYTES_SUFFIX)
+        tokens = [_string_token(v, as_b64, invalid_utf8_as_b64) for v in flat.tolist()]
+    return np.array(tokens, dtype=object).reshape(array.shape).tolist()
 
 
-def _write_values(writer: PrettyWriter, column: _Column, dim: int, offset: int) -> int:
-    """AddTensorValues: the values from `offset` nested as dims[dim:] (one bare value when no dims are left);
-    returns the offset after them."""
-    dims = column.dims
-    if dim >= len(dims):
-        _write_token(writer, column.tokens[offset])
-        return offset + 1
-    if dim == len(dims) - 1 and not column.has_b64:
-        writer.scalar_array(column.tokens[offset:offset + dims[dim]])
-        return offset + dims[dim]
-    writer.start_array()
-    for _ in range(dims[dim]):
-        offset = _write_values(writer, column, dim + 1, offset)
-    writer.end_array()
-    return offset
-
-
-def _write_rows(writer: PrettyWriter, columns: dict[str, _Column], batch: int) -> None:
-    """The row format: a list of `batch` items, each the tensors' slices (named objects when several)."""
-    named = len(columns) > 1
-    offsets = dict.fromkeys(columns, 0)
-    layout = writer.single_line_arrays
-    writer.start_array()
-    for _ in range(batch):
-        if named:
-            writer.start_object()
-        writer.single_line_arrays = True  # TF Serving writes each item's arrays on one line
-        for name, column in columns.items():
-            if named:
-                writer.key(name)
-            offsets[name] = _write_values(writer, column, 1, offsets[name])
-        writer.single_line_arrays = layout
-        if named:
-            writer.end_object()
-    writer.end_array()
-
-
-def _write_columns(writer: PrettyWriter, columns: dict[str, _Column]) -> None:
-    """The columnar format: the one tensor, or an object of named tensors."""
-    named = len(columns) > 1
-    if named:
-        writer.start_object()
-    for name, column in columns.items():
-        if named:
-            writer.key(name)
-        _write_values(writer, column, 0, 0)
-    if named:
-        writer.end_object()
+def _string_token(value: bytes | str, as_b64: bool, invalid_utf8_as_b64: bool) -> str | _B64:
+    """A string value as a quoted JSON string, or as {"b64": ...}. TF Serving writes a string's bytes as they are,
+    UTF-8 or not; a client must not (its JSON would not be UTF-8), so it sends such bytes as b64."""
+    if not isinstance(value, (bytes, str)):
+        raise invalid_argument(f"Cannot write {type(value).__name__} value as a JSON string")
+    raw = value if isinstance(value, bytes) else utf8(value)
+    if not as_b64:
+        try:
+            return quote(value if isinstance(value, str) else raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            if not invalid_utf8_as_b64:
+                return quote(raw.decode("utf-8", "surrogateescape"))
+    return _B64(b64=quote(base64.b64encode(raw).decode("ascii")))
