@@ -244,9 +244,14 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
                             "default: a progress bar on a terminal, one line per epoch into a file or pipe")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --run-dir from its last checkpoint, or start it if the dir holds no "
-                            "run yet; data, -p, --batch-size, --seed, --early-stopping, --mixed-precision and "
-                            "--jit-compile given again must match the run's (left out: the run's own); --epochs may "
-                            "change the target")
+                            "run yet; data, -p, --batch-size, --seed, --early-stopping, --mixed-precision, "
+                            "--jit-compile and --init-from given again must match the run's (left out: the run's "
+                            "own); --epochs may change the target")
+    train.add_argument("--init-from", metavar="RUN_DIR",
+                       help="fine-tune: start from the weights of this finished run of the same model (a fresh "
+                            "optimizer), with its hyperparameters unless -p gives them; those that would change a "
+                            "weight's shape (e.g. d_model, units) are refused, while learning_rate, dropout and the "
+                            "like may change, and the input shape, classes and headline follow the data")
     train.add_argument("--checkpoint-every", metavar="STEPS",
                        type=whole(1, INT32_MAX, "leave the flag out to checkpoint after every epoch only"),
                        help="also checkpoint every STEPS training steps (default: after every epoch only)")
@@ -457,7 +462,8 @@ def command_train(args: argparse.Namespace) -> None:
     )
     result = tfzoo.train(
         args.model, dataset=dataset, epochs=args.epochs,
-        batch_size=args.batch_size, strategy=strategy, run_dir=args.run_dir, resume=args.resume, seed=args.seed,
+        batch_size=args.batch_size, strategy=strategy, run_dir=args.run_dir, resume=args.resume,
+        init_from=args.init_from, seed=args.seed,
         early_stopping=args.early_stopping, checkpoint_every=args.checkpoint_every,
         mixed_precision=args.mixed_precision, jit_compile=args.jit_compile, verbose=0 if args.quiet else "auto",
         **dict(args.param),

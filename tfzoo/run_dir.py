@@ -132,6 +132,11 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
+def as_json(value: Any) -> Any:
+    """A value as config.json stores it (tuples become lists), so given and stored values compare."""
+    return json.loads(json.dumps(value))
+
+
 def now() -> str:
     """The time in UTC, to the second, as ISO 8601."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

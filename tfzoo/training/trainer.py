@@ -26,6 +26,7 @@ from tfzoo.run_dir import (
     METRICS_FILE,
     MODEL_FILE,
     TENSORBOARD_DIR,
+    as_json,
     default_run_dir,
     history_frame,
     holds_run,
@@ -39,11 +40,13 @@ from tfzoo.run_dir import (
     run_data,
     run_task,
     worker_scratch_dir,
+    weights_digest,
     write_json,
 )
 from tfzoo.tables import table_model
 from tfzoo.training.callbacks import EpochScalars
 from tfzoo.training.checkpoints import EpochCheckpoint, Position, RunCheckpoint, StepCheckpoint
+from tfzoo.training.fine_tune import check_architecture, load_source_weights, source_run
 from tfzoo.training.loop import distributed_evaluate, distributed_fit
 from tfzoo.training.plots import plot_curves
 from tfzoo.training.strategy import is_chief, resolve_strategy, strategy_name
@@ -68,6 +71,7 @@ def train(
     strategy: str | tf.distribute.Strategy = "auto",
     run_dir: str | Path | None = None,
     resume: bool = False,
+    init_from: str | Path | None = None,
     seed: int | None = None,
     early_stopping: int | None = None,
     checkpoint_every: int | None = None,
@@ -97,6 +101,11 @@ def train(
     per epoch), so a learning rate that decays over the run (tfzoo.optimizers.WarmupCosineDecay) ends with it.
     `verbose` is Keras' (0 silent, 1 progress bar, 2 one line per epoch); "auto" is 1 on a terminal, else 2. A
     resumed run says where it resumes, unless verbose is 0.
+    `init_from` fine-tunes: the run starts from the weights of that finished run of the same model (not its
+    optimizer state: the optimizer and learning-rate schedule start afresh), with its hyperparameters unless given
+    here and but for those that follow the data; a model whose weights would differ in shape from the source's
+    is refused (see tfzoo.training.fine_tune). config.json records the source (`init_from`, resolved) and the
+    digest of its weights; a resume keeps it.
     On a table (a dataset with a schema) with `epochs` left out, the run makes at least MIN_TABLE_STEPS updates,
     with early stopping (patience a tenth of the epochs, unless `early_stopping` is given): see `table_schedule`.
     """
@@ -107,7 +116,9 @@ def train(
     check_counts(epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every,
                  early_stopping=early_stopping)
     settings = {"batch_size": batch_size, "seed": seed, "early_stopping": early_stopping,
-                "mixed_precision": mixed_precision, "jit_compile": jit_compile}
+                "mixed_precision": mixed_precision, "jit_compile": jit_compile,
+                "init_from": None if init_from is None else str(Path(init_from).resolve())}
+    source = None  # the model of a fine-tune's source run, read when the fine-tune starts
     if resume and run_dir is None:
         raise ValueError("resume needs the run dir of the run to continue (--run-dir DIR)")
     if resume and not holds_run(Path(run_dir)):
@@ -125,12 +136,18 @@ def train(
                     "mixed_precision": bool(mixed_precision), "jit_compile": bool(jit_compile)}
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name)
         refuse_used_run_dir(run_dir)
+        source_config, source = source_run(Path(init_from), name) if init_from is not None else ({}, None)
+        # A fine-tune's hyperparameters are its source run's (those the factory still has), not the defaults.
+        base_hparams = {**spec.hparams, **{key: value for key, value in source_config.get("hparams", {}).items()
+                                           if key in spec.hparams}}
         data = (dataset if isinstance(dataset, Dataset)
                 else load_dataset(dataset or spec.default_dataset, seed=settings["seed"]))
         task = spec.task.run_task(spec, data)
         config = {"model": name, "task": task.name,
-                  "hparams": {**spec.hparams, **task.fit_hparams(spec, data, hparams)},
+                  "hparams": {**base_hparams, **task.fit_hparams(spec, data, hparams)},
                   "dataset": data.source, "dataset_fingerprint": data.fingerprint, **settings}
+        if source is not None:
+            config["init_from_weights_sha256"] = weights_digest(source)
         if data.schema is not None:
             config["table"] = data.schema.to_json()
             if epochs is None:  # the user left the length to tfzoo: long enough to converge, stopped when it has
@@ -143,6 +160,7 @@ def train(
     if not resume and "decay_steps" in spec.hparams and "decay_steps" not in hparams:
         # A learning rate that decays over the run needs its length; a resumed run keeps the one it started with.
         config["hparams"]["decay_steps"] = epochs * steps_per_epoch(data.num_examples("train"), config["batch_size"])
+    given_hparams = set(hparams)  # the others follow the data, the source run of a fine-tune or the defaults
     seed, batch_size, hparams = config["seed"], config["batch_size"], config["hparams"]
     config.update(strategy=strategy_name(strategy), num_replicas=strategy.num_replicas_in_sync,
                   versions=package_versions(), created=config.get("created") or now())
@@ -157,8 +175,13 @@ def train(
             model = table_model(model, data.schema)
         model.jit_compile = config["jit_compile"]
         checkpoint = RunCheckpoint(model, write_dir / CHECKPOINT_DIR, restore_dir=run_dir / CHECKPOINT_DIR)
+    if not resume and source is not None:  # before anything is written: a refused fine-tune leaves no run dir
+        check_architecture(model, source, source_dir=Path(init_from), name=name, source_hparams=base_hparams,
+                           hparams=hparams, given=given_hparams)
     try:
         position = checkpoint.restore() if resume else Position()
+        if config.get("init_from") and position == Position():  # a fine-tune with nothing trained yet
+            load_source_weights(model, strategy, config, source)  # (a later resume has the checkpoint's weights)
         started_epochs = position.epoch + (position.step > 0)
         if started_epochs > epochs:
             raise ValueError(f"epochs={epochs} is fewer than the {started_epochs} epochs {run_dir} has already "
@@ -283,7 +306,7 @@ def resumed_config(run_dir: Path, name: str, settings: dict[str, Any], hparams: 
     stored = {**config["hparams"], **{key: config.get(key) for key in settings}}
     changed = [f"{key} is {stored.get(key)!r} in {CONFIG_FILE} but {value!r} was given"
                for key, value in given.items()
-               if json.loads(json.dumps(value)) != stored.get(key)]  # as stored: tuples become lists
+               if as_json(value) != stored.get(key)]
     if changed:
         raise ValueError(f"a resumed run keeps the hyperparameters and data it started with: {'; '.join(changed)}; "
                          f"give the stored values or leave them out (or start a new run in another --run-dir)")
