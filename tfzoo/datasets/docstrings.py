@@ -86,11 +86,11 @@ def library_docs(*, seed: int = 0, max_length: int = DEFAULT_LENGTH) -> DataSpli
     words, case and punctuation aside) or a near-copy of an earlier headline pair (see `library_docs_headlines`),
     licences and generated text (`LICENCE`, `GENERATED`), test folders and vendored copies. The Python Language
     Reference topics of `python_docs` come too, one document each (so python_docs_headlines' sections are in here,
-    all in one split). Measured: 4,874 documents, 25.3 MB; 55-70 s to read the first time, then 7 s from the
-    cache (with the TensorFlow import and the windows). Split by package as `library_docs_headlines` (`package_group`), so with the
-    same seed a model pre-trained on this training split never saw a validation or test pair of the headlines;
-    with seed 0 the splits hold 71/18/11% of the bytes. Packed into windows of `max_length` tokens: 99,024 windows
-    of 256, x and y 203 MB together as int32 (the dtype every language-model dataset has).
+    all in one split). Measured: 4,874 documents, 25.3 MB; 55-70 s to read the first time, then 7 s from the cache
+    (with the TensorFlow import and the windows). Split by package as `library_docs_headlines` (`package_group`), so
+    with the same seed a model pre-trained on this training split never saw a validation or test pair of the
+    headlines; with seed 0 the splits hold 71/18/11% of the bytes. Packed into windows of `max_length` tokens:
+    99,024 windows of 256, x and y 203 MB together as int32 (the dtype every language-model dataset has).
     """
     corpus = library_corpus()
     modules = [module for module, _ in corpus.documents]
