@@ -24,6 +24,8 @@ _LOADERS: dict[str, str] = {
     "files": "tfzoo.datasets.files:load_files",
     "python_docs": "tfzoo.datasets.text:python_docs",
     "python_docs_headlines": "tfzoo.datasets.text:python_docs_headlines",
+    "library_docs": "tfzoo.datasets.docstrings:library_docs",
+    "library_docs_headlines": "tfzoo.datasets.docstrings:library_docs_headlines",
     "text_file": "tfzoo.datasets.text:text_file",
     "headline_csv": "tfzoo.datasets.text:headline_csv",
 }

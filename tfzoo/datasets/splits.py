@@ -1,6 +1,8 @@
 """The one place that cuts examples into train / validation / test, so every loader splits the same way."""
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,14 +14,7 @@ def split_indices(
     num_examples: int, *, seed: int, validation_fraction: float, test_fraction: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle 0..num_examples-1 with `seed` and cut them into disjoint (train, validation, test) indices."""
-    for label, fraction in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= fraction < 1.0:
-            raise DataError(f"{label} must be in [0, 1), got {fraction}")
-    if validation_fraction + test_fraction >= 1.0:
-        raise DataError(
-            f"validation_fraction + test_fraction must leave rows for training, got "
-            f"{validation_fraction} + {test_fraction}; lower them"
-        )
+    check_fractions(validation_fraction, test_fraction)
     num_val = round(num_examples * validation_fraction)
     num_test = round(num_examples * test_fraction)
     num_train = num_examples - num_val - num_test
@@ -32,6 +27,43 @@ def split_indices(
         )
     order = np.random.default_rng(seed).permutation(num_examples)
     return order[:num_train], order[num_train : num_train + num_val], order[num_train + num_val :]
+
+
+def group_split_indices(
+    groups: Sequence[str], *, seed: int, validation_fraction: float, test_fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test) indices of items labelled with `groups`, all the items of a group in one split.
+
+    A group's split comes from a hash of (seed, group name) alone, not from which other groups there are, so two
+    datasets over the same groups (library_docs and its headlines) put each group in the same split. The fractions
+    are those of the groups: the items' shares follow them as far as the groups are many and alike in size. Within
+    a split the items are shuffled with `seed`.
+    """
+    check_fractions(validation_fraction, test_fraction)
+    bounds = (1.0 - validation_fraction - test_fraction, 1.0 - test_fraction)
+    split_of = {}
+    for group in sorted(set(groups)):
+        draw = int.from_bytes(hashlib.sha256(f"{seed}:{group}".encode()).digest()[:8], "big") / 2**64  # in [0, 1)
+        split_of[group] = sum(draw >= bound for bound in bounds)
+    codes = np.array([split_of[group] for group in groups], dtype=np.int64)
+    counts = [len({group for group, code in split_of.items() if code == split}) for split in range(3)]
+    if not counts[0] or (validation_fraction > 0 and not counts[1]) or (test_fraction > 0 and not counts[2]):
+        raise DataError(f"too few groups to split: {len(split_of)} groups give {counts[0]} train / {counts[1]} "
+                        f"validation / {counts[2]} test; provide more groups or change the fractions")
+    rng = np.random.default_rng(seed)
+    return tuple(rng.permutation(np.flatnonzero(codes == split)) for split in range(3))
+
+
+def check_fractions(validation_fraction: float, test_fraction: float) -> None:
+    """DataError unless both fractions are in [0, 1) and leave some rows for training."""
+    for label, fraction in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= fraction < 1.0:
+            raise DataError(f"{label} must be in [0, 1), got {fraction}")
+    if validation_fraction + test_fraction >= 1.0:
+        raise DataError(
+            f"validation_fraction + test_fraction must leave rows for training, got "
+            f"{validation_fraction} + {test_fraction}; lower them"
+        )
 
 
 def random_splits(

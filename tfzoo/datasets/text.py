@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tfzoo.datasets.base import DataError, DataSplits
-from tfzoo.datasets.splits import split_indices
+from tfzoo.datasets.splits import group_split_indices, split_indices
 from tfzoo.datasets.tabular import read_csv_file
 from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, text_tokens
 
@@ -30,7 +31,7 @@ def python_docs(*, seed: int = 0, max_length: int = DEFAULT_LENGTH) -> DataSplit
     that has Python: 79 documents, about 465 KB in Python 3.11. Split 70/15/15 by document, then packed into
     windows of `max_length` tokens.
     """
-    topics = _python_topics()
+    topics = python_topics()
     names = sorted(topics)
     return language_model_splits(
         [topics[name] for name in names], name="python_docs", seed=seed, max_length=max_length,
@@ -50,7 +51,7 @@ def python_docs_headlines(*, seed: int = 0, max_length: int = DEFAULT_LENGTH) ->
     67 topics, headings of 2.5 words on average. Split 70/15/15 by topic, as python_docs, so no heading or body is
     in two splits; examples as in headline_csv.
     """
-    topics = _python_topics()
+    topics = python_topics()
     seen: set[str] = set()
     pairs_by_topic = {}
     for name in sorted(topics):
@@ -63,11 +64,9 @@ def python_docs_headlines(*, seed: int = 0, max_length: int = DEFAULT_LENGTH) ->
             pairs_by_topic[name] = pairs
     names = list(pairs_by_topic)
     splits = split_indices(len(names), seed=seed, validation_fraction=0.15, test_fraction=0.15)
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
-        _headline_arrays([pair for i in split for pair in pairs_by_topic[names[i]]], max_length) for split in splits)
-    return DataSplits(
-        name="python_docs_headlines", task="language_model",
-        x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test,
+    return headline_splits(
+        [[pair for i in split for pair in pairs_by_topic[names[i]]] for split in splits],
+        name="python_docs_headlines", max_length=max_length,
         source={"name": "python_docs_headlines", "seed": seed, "max_length": max_length},
         description=f"Python {sys.version_info.major}.{sys.version_info.minor} language reference sections "
                     f"(pydoc_data.topics): {sum(map(len, pairs_by_topic.values()))} body/heading pairs from "
@@ -75,7 +74,7 @@ def python_docs_headlines(*, seed: int = 0, max_length: int = DEFAULT_LENGTH) ->
     )
 
 
-def _python_topics() -> dict[str, str]:
+def python_topics() -> dict[str, str]:
     """pydoc_data.topics: topic name -> text, or DataError saying how to get it."""
     try:
         from pydoc_data.topics import topics
@@ -148,6 +147,15 @@ def headline_csv(
     )
 
 
+def headline_splits(
+    splits: Sequence[list[tuple[str, str]]], *, name: str, max_length: int, source: dict[str, Any], description: str,
+) -> DataSplits:
+    """DataSplits of (article, headline) pairs already cut into (train, validation, test); examples as headline_csv."""
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (_headline_arrays(pairs, max_length) for pairs in splits)
+    return DataSplits(name=name, task="language_model", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+                      x_test=x_test, y_test=y_test, source=source, description=description)
+
+
 def _headline_arrays(pairs: list[tuple[str, str]], max_length: int) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) [N, max_length] of (article, headline) pairs."""
     if max_length < 8:
@@ -170,16 +178,22 @@ def _headline_example(article: str, headline: str, length: int) -> tuple[np.ndar
 
 def language_model_splits(
     documents: list[str], *, name: str, seed: int, max_length: int, validation_fraction: float,
-    test_fraction: float, source: dict[str, Any], description: str,
+    test_fraction: float, source: dict[str, Any], description: str, groups: Sequence[str] | None = None,
 ) -> DataSplits:
-    """Documents split by document, each split packed into windows of `max_length` tokens."""
+    """Documents split by document (or, given each document's group, by group: `group_split_indices`), each split
+    packed into windows of `max_length` tokens."""
     if max_length < 2:
         raise DataError(f"max_length must be at least 2 tokens, got {max_length}")
-    try:
-        indices = split_indices(len(documents), seed=seed, validation_fraction=validation_fraction,
-                                test_fraction=test_fraction)
-    except DataError as error:
-        raise DataError(f"{name}: {error} (the splits are by document: separate documents with a blank line)") from None
+    if groups is not None:
+        indices = group_split_indices(groups, seed=seed, validation_fraction=validation_fraction,
+                                      test_fraction=test_fraction)
+    else:
+        try:
+            indices = split_indices(len(documents), seed=seed, validation_fraction=validation_fraction,
+                                    test_fraction=test_fraction)
+        except DataError as error:
+            raise DataError(f"{name}: {error} (the splits are by document: separate documents with a blank line)"
+                            ) from None
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
         _windows([documents[i] for i in split], max_length) for split in indices)
     return DataSplits(name=name, task="language_model", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
@@ -192,6 +206,5 @@ def _windows(documents: list[str], length: int) -> tuple[np.ndarray, np.ndarray]
     stream = np.concatenate([np.concatenate([[BEGIN], text_tokens(text), [END]]) for text in documents])
     count = -(-(len(stream) - 1) // length)
     stream = np.pad(stream, (0, count * length + 1 - len(stream)), constant_values=PAD).astype(np.int32)
-    positions = np.arange(count)[:, np.newaxis] * length + np.arange(length)
-    x, y = stream[positions], stream[positions + 1]
+    x, y = stream[:-1].reshape(count, length), stream[1:].reshape(count, length)  # views, not a copy per window
     return x, np.where(y == BEGIN, PAD, y)  # ⟨begin⟩ is always given, never predicted
