@@ -9,11 +9,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 import tfzoo
 from tfzoo.cli import main
-from tfzoo.datasets import load_dataset
+from tfzoo.datasets import load_csv, load_dataset
 from tfzoo.run_dir import load_run, weights_digest
 
 # 600 examples in batches of 50: 8 training steps an epoch; a learning rate at which 3 epochs clearly learn.
@@ -155,3 +156,29 @@ def test_a_language_model_fine_tunes_into_a_headline_model_from_the_command_line
     _, tuned = load_run(tmp_path / "headlines")
     assert tuned.headline
     np.testing.assert_array_equal(tuned.get_weights()[0], language.model.get_weights()[0])
+
+
+def test_a_table_fine_tune_needs_the_sources_encoding_and_refuses_another(tmp_path):
+    """Weights learned on a table's categories in one order must not meet another order (same shapes, wrong
+    meaning): a table whose categories rank otherwise is refused in one line; new numbers are fine."""
+    rng = np.random.default_rng(0)
+
+    def table(path: Path, colors: dict[str, float], scale: float = 1.0) -> tfzoo.TrainResult:
+        frame = pd.DataFrame({"size": rng.normal(size=200) * scale,
+                              "color": rng.choice(list(colors), 200, p=list(colors.values()))})
+        frame["label"] = np.where(frame["size"] > 0, "yes", "no")
+        frame.to_csv(path, index=False)
+        return load_csv(path, "label", task="binary")
+
+    source = tmp_path / "source"
+    tfzoo.train("binary_mlp", dataset=table(tmp_path / "a.csv", {"red": 0.8, "green": 0.2}), epochs=1,
+                run_dir=source, verbose=0)
+    rescaled = table(tmp_path / "b.csv", {"red": 0.7, "green": 0.3}, scale=50.0)
+    tuned = tfzoo.train("binary_mlp", dataset=rescaled, epochs=1, run_dir=tmp_path / "tuned", init_from=source,
+                        verbose=0)
+    assert json.loads((tuned.run_dir / "config.json").read_text())["init_from"] == str(source.resolve())
+    flipped = table(tmp_path / "c.csv", {"red": 0.2, "green": 0.8})  # the same two colours, ranked the other way
+    with pytest.raises(ValueError) as error:
+        tfzoo.train("binary_mlp", dataset=flipped, epochs=1, run_dir=tmp_path / "refused", init_from=source, verbose=0)
+    assert str(error.value).startswith("the categories of column 'color' differ from ")
+    assert "\n" not in str(error.value) and not (tmp_path / "refused").exists()

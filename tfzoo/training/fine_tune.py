@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tfzoo.registry import create_model
 from tfzoo.run_dir import CONFIG_FILE, MODEL_FILE, as_json, load_run, read_config, weights_digest
+from tfzoo.tables.schema import TableSchema
 
 ARCHITECTURE_RULE = "a fine-tune keeps the source run's architecture"
 
@@ -57,6 +58,41 @@ def check_architecture(model: keras.Model, source: keras.Model, *, source_dir: P
     todo = [f"leave {key} out" if key in given else f"fine-tune on data that gives the same {key}" for key in causes]
     raise ValueError(f"{'; '.join(reasons)}: {ARCHITECTURE_RULE}; "
                      f"{', '.join(todo) or 'give the source run its own hyperparameters and data of its shape'}")
+
+
+def check_table(source_table: dict[str, Any] | None, schema: TableSchema | None, *, source_dir: Path) -> None:
+    """Refuse in one line a table fine-tune whose table is encoded otherwise than the source run's.
+
+    The loaded weights learned the source's encoding: its columns, an embedding row or one-hot slot per category
+    in the order of each vocabulary (by frequency in the source's rows), a hashed column's bins, one output per
+    class. A table encoded otherwise would meet the weights with other meanings, often with no shape changing.
+    Numeric statistics (a column's mean and variance, a regression target's) may differ: they are the new
+    table's, a shift the fine-tune learns."""
+    if source_table is None and schema is None:
+        return
+    if source_table is None or schema is None:
+        raise ValueError(f"--init-from {source_dir} was {'not ' if source_table is None else ''}trained on a table "
+                         f"and this run's data is {'a' if schema is not None else 'no'} table: a table fine-tune "
+                         "starts from a run on a table of the same columns")
+    source = TableSchema.from_json(source_table)
+
+    def encoding(table: TableSchema) -> list[tuple[str, Any]]:
+        return [("the columns", [(column.name, column.kind) for column in table.columns]),
+                *((f"the categories of column {column.name!r}", (column.vocabulary, column.bins))
+                  for column in table.columns),
+                ("the classes", table.classes)]
+
+    for (what, there), (_, here) in zip(encoding(source), encoding(schema)):
+        if here != there:
+            raise ValueError(f"{what} differ from {source_dir}'s ({_short(here)} here, {_short(there)} there): a "
+                             "table fine-tune needs the source's columns, categories (in its order: most frequent "
+                             "first) and classes; train a new run on this table instead")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A value for a one-line message, cut at `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def load_source_weights(model: keras.Model, strategy: tf.distribute.Strategy, config: dict[str, Any],

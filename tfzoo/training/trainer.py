@@ -46,7 +46,7 @@ from tfzoo.run_dir import (
 from tfzoo.tables import table_model
 from tfzoo.training.callbacks import EpochScalars
 from tfzoo.training.checkpoints import EpochCheckpoint, Position, RunCheckpoint, StepCheckpoint
-from tfzoo.training.fine_tune import check_architecture, load_source_weights, source_run
+from tfzoo.training.fine_tune import check_architecture, check_table, load_source_weights, source_run
 from tfzoo.training.loop import distributed_evaluate, distributed_fit
 from tfzoo.training.plots import plot_curves
 from tfzoo.training.strategy import is_chief, resolve_strategy, strategy_name
@@ -148,6 +148,7 @@ def train(
                   "dataset": data.source, "dataset_fingerprint": data.fingerprint, **settings}
         if source is not None:
             config["init_from_weights_sha256"] = weights_digest(source)
+            check_table(source_config.get("table"), data.schema, source_dir=Path(init_from))
         if data.schema is not None:
             config["table"] = data.schema.to_json()
             if epochs is None:  # the user left the length to tfzoo: long enough to converge, stopped when it has
