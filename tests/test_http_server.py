@@ -484,8 +484,8 @@ def test_stop_answers_requests_in_flight_then_refuses_connections():
         while True:
             try:
                 socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT).close()
-            except ConnectionRefusedError:
-                break
+            except (ConnectionRefusedError, ConnectionResetError):  # reset: caught in the backlog as it closed,
+                break  # never accepted (seen once in a fresh-clone .ci/run)
             assert time.monotonic() < deadline, "still accepting connections"
             time.sleep(0.01)
         assert idle.sock is not None and idle.sock.recv(1) == b""
