@@ -629,6 +629,8 @@ def test_own_error_texts_match_tf_serving():
     (types_pb2.DT_UINT64, "18446744073709551616"),  # beyond uint64: a double in rapidjson
     (types_pb2.DT_FLOAT, '"1.0"'),          # a string into a number
     (types_pb2.DT_FLOAT, "true"),           # bool is not a number
+    (types_pb2.DT_FLOAT, "[0.5, true]"),    # nor beside numbers (where numpy would read it as 1.0)
+    (types_pb2.DT_INT64, "[[1], [false]]"),
     (types_pb2.DT_BOOL, "1"),
     (types_pb2.DT_STRING, "1"),
     (types_pb2.DT_INT32, '{"b64": "AA=="}'),

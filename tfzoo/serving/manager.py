@@ -208,10 +208,13 @@ class ModelManager:
 
     # --- the API calls ---------------------------------------------------------------------------------------
 
-    def predict(self, request: predict_pb2.PredictRequest, timeout_ms: int = 0) -> predict_pb2.PredictResponse:
-        """PredictionService.Predict."""
+    def predict(self, request: predict_pb2.PredictRequest, timeout_ms: int = 0,
+                tensor_content: bool | None = None) -> predict_pb2.PredictResponse:
+        """PredictionService.Predict; outputs as raw bytes when `tensor_content` (None: as the server's option)."""
         servable = self.resolve(_required_spec(request))
-        return servable.predict(request, tensor_content=self.options.tensor_content, timeout_ms=timeout_ms)
+        if tensor_content is None:
+            tensor_content = self.options.tensor_content
+        return servable.predict(request, tensor_content=tensor_content, timeout_ms=timeout_ms)
 
     def classify(self, request: classification_pb2.ClassificationRequest,
                  timeout_ms: int = 0) -> classification_pb2.ClassificationResponse:
