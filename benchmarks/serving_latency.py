@@ -29,7 +29,8 @@ alone on core 0 (one thread each), so client work no longer takes the server's C
 POSTs {"instances": [one image]} to /v1/models/mnist_cnn:predict), h2load for gRPC (HTTP/2 POSTs to
 /tensorflow.serving.PredictionService/Predict, the body a length-prefixed PredictRequest). At 8 and 32
 connections, batching off and on (on: max_batch_size 32, batch_timeout_micros 1000, num_batch_threads 1, the
-batching options' --pinned defaults), --duration seconds per run and --runs runs each: req/s, p50/p99 (wrk's own;
+batching options' --pinned defaults, and 32 gRPC and REST threads: a batch gathers only the requests the server's
+threads hold, 4 per core by default, which would cap batches at 8 on this machine), --duration seconds per run and --runs runs each: req/s, p50/p99 (wrk's own;
 gRPC's from h2load's per-request log, as h2load prints no percentiles), the server's CPU time (/proc/PID/stat)
 per request and its RSS before and after. The server's own Prometheus request_count, read before and after each
 run, checks that every request was answered OK (a gRPC error is still HTTP 200 to h2load); any other status and
@@ -543,6 +544,9 @@ def pinned_benchmark(args: argparse.Namespace, model: Prepared) -> None:
     for batching in ("off", "on"):
         flags = [*model.server_flags(batching == "on"), *args.server_flag,
                  f"--monitoring_config_file={model.configs['monitoring.config']}"]  # request_count, the check
+        if batching == "on":  # a batch gathers only the requests in the server's threads: one per connection
+            flags += [f"--grpc_max_threads={max(PINNED_CONNECTIONS)}",
+                      f"--rest_api_num_threads={max(PINNED_CONNECTIONS)}"]
         with server_child(*flags, prefix=pinned(SERVER_CORE)) as (process, rest_port, grpc_port):
             generators = {"gRPC (h2load)": lambda conns, seconds: run_h2load(grpc_port, grpc_body, conns, seconds),
                           "REST (wrk)": lambda conns, seconds: run_wrk(rest_port, args.model, script, conns, seconds)}

@@ -35,6 +35,11 @@ _FIELD = {
 }
 
 
+# The dtypes whose typed field holds exactly their values (no 16-bit patterns or pairs), and their numpy types.
+_WHOLE_FIELD = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_INT32: np.int32,
+                types_pb2.DT_INT64: np.int64, types_pb2.DT_BOOL: np.bool_}
+
+
 def shape_proto(shape: tuple[int, ...]) -> tensor_shape_pb2.TensorShapeProto:
     """A fully known shape as a TensorShapeProto."""
     return tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in shape])
@@ -86,6 +91,11 @@ def to_array(proto: tensor_pb2.TensorProto, name: str = "") -> np.ndarray:
     try:
         if proto.dtype == types_pb2.DT_STRING and proto.tensor_content:
             return _decode_string_list(proto)
+        if proto.dtype in _WHOLE_FIELD and not proto.tensor_content:
+            shape = [dim.size for dim in proto.tensor_shape.dim]
+            values = getattr(proto, _FIELD[proto.dtype])
+            if len(values) == np.prod(shape, dtype=np.int64):  # all there: read in one call, not value by value
+                return np.array(values, dtype=_WHOLE_FIELD[proto.dtype]).reshape(shape)
         array = tf.make_ndarray(proto)
     except (TypeError, ValueError, KeyError, IndexError) as error:
         raise invalid_argument(f"tensor parsing error: {name}") from error
