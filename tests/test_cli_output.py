@@ -63,6 +63,32 @@ def test_predict_over_rest_imports_no_tensorflow(exported) -> None:
     np.testing.assert_allclose(json.loads(result.stdout)["outputs"]["prediction"], expected)
 
 
+# `tfzoo validate` as the program (main() reads sys.argv), or as a call from a Python session (main(ARGS)) that then
+# imports scikit-learn; prints which of the modules were imported.
+VALIDATE_IMPORTS = """
+import sys
+from tfzoo.cli import main
+as_program, sys.argv = sys.argv[1] == "program", ["tfzoo", *sys.argv[2:]]
+status = main() if as_program else main(sys.argv[1:])
+if not as_program:
+    import sklearn  # a session's later work still has it
+print(sorted(name for name in ("tensorflow", "sklearn", "scipy", "matplotlib") if sys.modules.get(name)), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+@pytest.mark.slow
+def test_validate_program_loads_tensorflow_without_keras_optional_packages(exported) -> None:
+    version_dir = str(exported("linear_regression"))
+    program = run_cli("program", "validate", version_dir, code=VALIDATE_IMPORTS)
+    assert program.returncode == 0, program.stderr
+    assert "=> valid for TF Serving" in program.stdout
+    assert program.stderr.splitlines()[-1] == "['tensorflow']"  # Keras would import the other three
+    session = run_cli("session", "validate", version_dir, code=VALIDATE_IMPORTS)
+    assert session.returncode == 0, session.stderr
+    assert session.stderr.splitlines()[-1] == "['matplotlib', 'scipy', 'sklearn', 'tensorflow']"
+
+
 @pytest.mark.slow
 def test_train_into_a_pipe_prints_one_line_per_epoch_and_no_tensorflow_notices(tmp_path: Path) -> None:
     result = run_cli("train", "linear_regression", "--epochs", "2", "--run-dir", str(tmp_path / "run"))

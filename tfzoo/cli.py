@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import tfzoo
 from tfzoo import quiet
+from tfzoo.unused_imports import skip_unused_imports
 
 # Only what the parser itself needs is imported here; TensorFlow and the modules that use it are imported by the
 # commands that run it, so `tfzoo --help`, `tfzoo SUBCOMMAND --help` and `tfzoo predict` over REST start quickly.
@@ -614,9 +615,12 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; user errors print a clear message and exit 2."""
+    own_process = argv is None  # the `tfzoo` program, not a call from a Python session
     argv = sys.argv[1:] if argv is None else list(argv)
     quiet.configure(verbose="--verbose" in argv)  # before TensorFlow is imported (by train's flags, or a command)
     command = next((arg for arg in argv if not arg.startswith("-")), "")  # the top level has no valued flags
+    if own_process and command in ("serve", "validate"):  # they only load and run SavedModels
+        skip_unused_imports()
     args = build_parser(command if command in COMMANDS else "").parse_args(argv)
     try:
         return COMMANDS[args.command](args) or 0

@@ -437,7 +437,8 @@ def signature_summary(version_dir: Path) -> dict[str, dict[str, dict[str, Any]]]
 # The validating child dies with the export, however the export ends (SIGTERM, SIGINT, SIGKILL): on Linux the
 # kernel sends it SIGKILL when its parent dies (prctl PR_SET_PDEATHSIG), set first thing, before it imports
 # TensorFlow (seconds, ~0.5 GB), and followed by a check that the parent did not die before it was set. The death
-# signal is tied to the thread that started the child, which waits for it here. argv: parent pid, version folder.
+# signal is tied to the thread that started the child, which waits for it here. It imports only what validating
+# needs (tfzoo.unused_imports). argv: parent pid, version folder.
 VALIDATE_CHILD = """
 import ctypes, os, runpy, signal, sys
 PR_SET_PDEATHSIG = 1
@@ -445,6 +446,8 @@ if sys.platform.startswith("linux"):
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != int(sys.argv[1]):
         sys.exit("tfzoo.export.validate: the export that started it has ended")
+from tfzoo.unused_imports import skip_unused_imports
+skip_unused_imports()
 sys.argv = ["tfzoo.export.validate", *sys.argv[2:]]
 runpy.run_module("tfzoo.export.validate", run_name="__main__", alter_sys=True)
 """
