@@ -30,8 +30,9 @@ POSTs {"instances": [one image]} to /v1/models/mnist_cnn:predict), h2load for gR
 /tensorflow.serving.PredictionService/Predict, the body a length-prefixed PredictRequest). At 8 and 32
 connections, batching off and on (on: max_batch_size 32, batch_timeout_micros 1000, num_batch_threads 1, the
 batching options' --pinned defaults, and 32 gRPC and REST threads: a batch gathers only the requests the server's
-threads hold, 4 per core by default, which would cap batches at 8 on this machine), --duration seconds per run and --runs runs each: req/s, p50/p99 (wrk's own;
-gRPC's from h2load's per-request log, as h2load prints no percentiles), the server's CPU time (/proc/PID/stat)
+threads hold, 4 per core by default, which would cap batches at 8 on this machine), --duration seconds per run
+and --runs runs each: req/s, p50/p99 (wrk's own; gRPC's from h2load's per-request log, as h2load prints no
+percentiles), the server's CPU time (/proc/PID/stat)
 per request and its RSS before and after. The server's own Prometheus request_count, read before and after each
 run, checks that every request was answered OK (a gRPC error is still HTTP 200 to h2load); any other status and
 any generator error (non-2xx, socket errors, timeouts) is listed at the end. For comparison, first the

@@ -72,7 +72,8 @@ as_program, sys.argv = sys.argv[1] == "program", ["tfzoo", *sys.argv[2:]]
 status = main() if as_program else main(sys.argv[1:])
 if not as_program:
     import sklearn  # a session's later work still has it
-print(sorted(name for name in ("tensorflow", "sklearn", "scipy", "matplotlib") if sys.modules.get(name)), file=sys.stderr)
+imported = sorted(name for name in ("tensorflow", "sklearn", "scipy", "matplotlib") if sys.modules.get(name))
+print(imported, file=sys.stderr)
 sys.exit(status)
 """
 

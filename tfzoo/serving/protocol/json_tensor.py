@@ -31,7 +31,7 @@ from tfzoo.serving.protocol.json_arrays import (
     utf8,
 )
 from tfzoo.serving.protocol.status import ServingError, invalid_argument
-from tfzoo.serving.protocol.tensor_proto import shape_proto, to_array, to_proto
+from tfzoo.serving.protocol.tensor_proto import NUMPY_TYPES, shape_proto, to_array, to_proto
 
 Infos = Mapping[str, meta_graph_pb2.TensorInfo]  # a signature's inputs
 Tensors = dict[str, tensor_pb2.TensorProto]
@@ -123,20 +123,25 @@ def _ints_within(low: int, high: int) -> Callable[[list], bool]:
     return lambda items: set(map(type, items)) <= {int} and (not items or (low <= min(items) and max(items) <= high))
 
 
-def _doubles(values: list) -> np.ndarray:
+def _doubles(values: list | np.ndarray) -> np.ndarray:
     try:
         return np.asarray(values, dtype=np.float64)
     except OverflowError:  # an integer token beyond any double: rapidjson's parse fails on it
         raise invalid_argument("JSON Parse error: Number too big to be stored in double.") from None
 
 
-def _float32(values: list) -> list[float]:
+def _float32_array(values: list | np.ndarray) -> np.ndarray:
     """rapidjson's GetFloat: the double, rounded to float (out of range: +-inf, as the C++ cast gives)."""
     with np.errstate(over="ignore", under="ignore"):
-        return _doubles(values).astype(np.float32).tolist()
+        return _doubles(values).astype(np.float32)
 
 
-_INT32 = ("int_val", _ints_within(-2**31, 2**31 - 1), None)  # TF Serving checks int32 range for all of these
+def _float32(values: list) -> list[float]:
+    return _float32_array(values).tolist()
+
+
+_INT32_RANGE, _INT64_RANGE = (-2**31, 2**31 - 1), (-2**63, 2**63 - 1)
+_INT32 = ("int_val", _ints_within(*_INT32_RANGE), None)  # TF Serving checks int32 range for all of these
 # dtype: (its typed field, whether a list of JSON values all fit it, the field's values for them when not the same)
 _KINDS: dict[int, tuple[str, Callable[[list], bool], Callable[[list], list] | None]] = {
     types_pb2.DT_FLOAT: ("float_val", _types_within(int, float), _float32),
@@ -144,7 +149,7 @@ _KINDS: dict[int, tuple[str, Callable[[list], bool], Callable[[list], list] | No
     types_pb2.DT_INT32: _INT32, types_pb2.DT_INT16: _INT32, types_pb2.DT_INT8: _INT32, types_pb2.DT_UINT8: _INT32,
     types_pb2.DT_STRING: ("string_val", _types_within(str),  # b64 values come decoded, as bytes
                           lambda values: [v if type(v) is bytes else utf8(v) for v in values]),
-    types_pb2.DT_INT64: ("int64_val", _ints_within(-2**63, 2**63 - 1), None),
+    types_pb2.DT_INT64: ("int64_val", _ints_within(*_INT64_RANGE), None),
     types_pb2.DT_BOOL: ("bool_val", _types_within(bool), None),
     types_pb2.DT_UINT32: ("uint32_val", _ints_within(0, 2**32 - 1), None),
     types_pb2.DT_UINT64: ("uint64_val", _ints_within(0, 2**64 - 1), None),
@@ -187,18 +192,18 @@ def _may_hold_bools(body: str | bytes) -> bool:
     return any(word in body for word in words)
 
 
-# dtype: (numpy type of its values, the range its JSON integers must be in; None for a float type)
-_WHOLE = {types_pb2.DT_FLOAT: (np.float32, None), types_pb2.DT_DOUBLE: (np.float64, None),
-          types_pb2.DT_INT32: (np.int32, (-2**31, 2**31 - 1)), types_pb2.DT_INT64: (np.int64, (-2**63, 2**63 - 1))}
+# dtype: the range its JSON integers must be in (None: a float type, which takes any number)
+_WHOLE_RANGES = {types_pb2.DT_FLOAT: None, types_pb2.DT_DOUBLE: None, types_pb2.DT_INT32: _INT32_RANGE,
+                 types_pb2.DT_INT64: _INT64_RANGE}
 
 
 def _whole_tensor(value: Any, dtype: int) -> tensor_pb2.TensorProto | None:
     """A regular, non-empty, boolean-free nested list of numbers (an image, a batch of rows) converted by numpy in
     one call, in a fraction of `_tensor`'s time per value; None for anything else (ragged, mixed, strings, out of
     range, another dtype), which `_tensor` then walks, to accept it or to fail with TF Serving's message."""
-    if dtype not in _WHOLE:
+    if dtype not in _WHOLE_RANGES:
         return None
-    numpy_type, bounds = _WHOLE[dtype]
+    bounds = _WHOLE_RANGES[dtype]
     try:
         array = np.asarray(value)
     except (ValueError, OverflowError):  # ragged, or an integer beyond any numpy type
@@ -207,8 +212,7 @@ def _whole_tensor(value: Any, dtype: int) -> tensor_pb2.TensorProto | None:
         return None
     if bounds is not None and not (bounds[0] <= array.min() and array.max() <= bounds[1]):
         return None
-    with np.errstate(over="ignore", under="ignore"):  # as _float32: doubles beyond float32 become +-inf
-        array = array.astype(np.float64 if bounds is None else numpy_type).astype(numpy_type)
+    array = _float32_array(array) if dtype == types_pb2.DT_FLOAT else array.astype(NUMPY_TYPES[dtype])
     return to_proto(array)  # in the typed field, as FillTensorProto writes it
 
 

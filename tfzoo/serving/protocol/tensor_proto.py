@@ -36,7 +36,7 @@ _FIELD = {
 
 
 # The dtypes whose typed field holds exactly their values (no 16-bit patterns or pairs), and their numpy types.
-_WHOLE_FIELD = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_INT32: np.int32,
+NUMPY_TYPES = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_INT32: np.int32,
                 types_pb2.DT_INT64: np.int64, types_pb2.DT_BOOL: np.bool_}
 
 
@@ -91,13 +91,13 @@ def to_array(proto: tensor_pb2.TensorProto, name: str = "") -> np.ndarray:
     try:
         if proto.dtype == types_pb2.DT_STRING and proto.tensor_content:
             return _decode_string_list(proto)
-        if proto.dtype in _WHOLE_FIELD:  # read in one numpy call (tf.make_ndarray costs several times more)
+        if proto.dtype in NUMPY_TYPES:  # read in one numpy call (tf.make_ndarray costs several times more)
             shape = [dim.size for dim in proto.tensor_shape.dim]
             if proto.tensor_content:  # a copy, as TensorFlow's is: the request's bytes stay read-only
-                return np.frombuffer(proto.tensor_content, dtype=_WHOLE_FIELD[proto.dtype]).reshape(shape).copy()
+                return np.frombuffer(proto.tensor_content, dtype=NUMPY_TYPES[proto.dtype]).reshape(shape).copy()
             values = getattr(proto, _FIELD[proto.dtype])
             if len(values) == np.prod(shape, dtype=np.int64):  # all there (else TensorFlow's fill-in, below)
-                return np.array(values, dtype=_WHOLE_FIELD[proto.dtype]).reshape(shape)
+                return np.array(values, dtype=NUMPY_TYPES[proto.dtype]).reshape(shape)
         array = tf.make_ndarray(proto)
     except (TypeError, ValueError, KeyError, IndexError) as error:
         raise invalid_argument(f"tensor parsing error: {name}") from error
