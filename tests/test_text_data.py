@@ -94,6 +94,9 @@ def test_headline_pairs_train_on_the_headline_only(tmp_path):
         assert bytes(row_y[separator : separator + len(headline.encode())].astype(np.uint8)).decode() == headline
         assert row_y[separator + len(headline.encode())] == END
     assert all(any(a.startswith(prompt) for a, _ in rows) for prompt in example_prompts(x))
+    with pytest.raises(DataError, match="the validation split is empty; provide more rows"):  # said in one line
+        load_dataset("headline_csv", path=str(tmp_path / "news.csv"), text_column="article", target="headline",
+                     max_length=96, validation_fraction=0.0, test_fraction=0.1)
 
 
 def test_headline_csv_errors_name_the_fix(tmp_path):

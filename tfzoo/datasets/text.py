@@ -133,13 +133,11 @@ def headline_csv(
     if empty.any():
         raise DataError(f"{path}: {int(empty.sum())} of {len(frame)} rows have no {text_column!r} or no {target!r}; "
                         "fill them or drop those rows (df.dropna()), and save the CSV again")
-    x, y = _headline_arrays([(str(article), str(headline))
-                             for article, headline in zip(frame[text_column], frame[target])], max_length)
-    train, val, test = split_indices(len(x), seed=seed, validation_fraction=validation_fraction,
-                                     test_fraction=test_fraction)
-    return DataSplits(
-        name="headline_csv", task="language_model",
-        x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val], x_test=x[test], y_test=y[test],
+    pairs = [(str(article), str(headline)) for article, headline in zip(frame[text_column], frame[target])]
+    splits = split_indices(len(pairs), seed=seed, validation_fraction=validation_fraction,
+                           test_fraction=test_fraction)
+    return headline_splits(
+        [[pairs[i] for i in split] for split in splits], name="headline_csv", max_length=max_length,
         source={"name": "headline_csv", "seed": seed, "path": str(path), "text_column": text_column,
                 "target": target, "max_length": max_length, "validation_fraction": validation_fraction,
                 "test_fraction": test_fraction},
@@ -161,6 +159,8 @@ def _headline_arrays(pairs: list[tuple[str, str]], max_length: int) -> tuple[np.
     if max_length < 8:
         raise DataError(f"max_length must be at least 8 tokens to hold an article and a headline, got {max_length}")
     examples = [_headline_example(article, headline, max_length) for article, headline in pairs]
+    if not examples:  # an empty split: DataSplits then says so
+        return np.zeros((0, max_length), np.int32), np.zeros((0, max_length), np.int32)
     x, y = (np.stack(arrays) for arrays in zip(*examples))
     return x, y
 
