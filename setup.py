@@ -9,6 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["tfzoo", "tfzoo.*"]),
+    package_data={"tfzoo.text": ["pretrained_runs/headlines/*"]},  # the pre-trained headline model (tfzoo.text.pretrained)
     install_requires=[
         "tensorflow==2.21.*",
         "tensorboard==2.21.*",

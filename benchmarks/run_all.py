@@ -8,6 +8,8 @@ from pathlib import Path
 # serving_latency.py --pinned (server on one core, wrk and h2load on another) where this machine can run it,
 # else its Python clients sharing the cores.
 PINNED = all(shutil.which(tool) for tool in ("wrk", "h2load", "taskset")) and {0, 1} <= os.sched_getaffinity(0)
+# headlines.py's second pair set is Debian package descriptions, read from dpkg's database.
+DEBIAN = Path("/var/lib/dpkg/status").is_file()
 BENCHMARKS = [
     ["training_overhead.py"],
     ["distributed_scaling.py"],
@@ -15,6 +17,7 @@ BENCHMARKS = [
     ["serving_latency.py", "--model", "text_generator", "--requests", "400", "--no-robustness"],
     ["generation_speed.py"],
     ["text_quality.py"],
+    ["headlines.py"] if DEBIAN else ["headlines.py", "--sets", "library_docs_headlines"],
     ["streaming_data.py"],
     ["tabular.py"],
     ["cli_startup.py"],

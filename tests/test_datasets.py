@@ -82,9 +82,10 @@ EXPECTED = {  # name: (task, example shape, num_classes)
 }
 
 
-# Token datasets: tests/test_text_data.py, tests/test_headline_eval.py and tests/test_docstrings_data.py.
-TEXT_DATASETS = ("headline_csv", "library_docs", "library_docs_headlines", "python_docs", "python_docs_headlines",
-                 "text_file")
+# Token datasets: tests/test_text_data.py, tests/test_headline_eval.py, tests/test_docstrings_data.py and
+# tests/test_debian_data.py.
+TEXT_DATASETS = ("debian_descriptions", "headline_csv", "library_docs", "library_docs_headlines", "python_docs",
+                 "python_docs_headlines", "text_file")
 
 
 def test_list_datasets_is_sorted_and_complete():

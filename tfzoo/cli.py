@@ -252,7 +252,9 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
                        help="fine-tune: start from the weights of this finished run of the same model (a fresh "
                             "optimizer), with its hyperparameters unless -p gives them; those that would change a "
                             "weight's shape (e.g. d_model, units) are refused, while learning_rate, dropout and the "
-                            "like may change, and the input shape, classes and headline follow the data")
+                            "like may change, and the input shape, classes and headline follow the data. Left out, "
+                            "text_generator on article/headline pairs starts from tfzoo's pre-trained headline "
+                            "model; 'fresh': new weights")
     train.add_argument("--checkpoint-every", metavar="STEPS",
                        type=whole(1, INT32_MAX, "leave the flag out to checkpoint after every epoch only"),
                        help="also checkpoint every STEPS training steps (default: after every epoch only)")

@@ -14,6 +14,7 @@ import inspect
 import math
 from dataclasses import dataclass, field
 from numbers import Real
+from pathlib import Path
 from typing import Any, Callable
 
 import keras
@@ -73,6 +74,9 @@ class ModelSpec:
     description: str
     hparams: dict[str, Any] = field(default_factory=dict)  # defaults of every keyword hyperparameter
     ranges: dict[str, Range] = field(default_factory=dict)  # the numeric hyperparameters' valid values
+    # The finished run a training on some data starts from when no init_from is given (a pre-trained run the
+    # package ships), or None: the data -> run dir, or None for data it has none for.
+    starting_point: Callable[[Any], Path | None] | None = None
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -86,11 +90,14 @@ def register(
     epochs: int,
     batch_size: int,
     ranges: dict[str, Range | None] | None = None,
+    starting_point: Callable[[Any], Path | None] | None = None,
 ) -> Callable[[Callable[..., keras.Model]], Callable[..., keras.Model]]:
     """Register a factory under `name`. Every factory parameter must be keyword-only with a default; `task` is
     a task name (see `tfzoo.tasks.list_tasks()`) or a Task; `epochs` and `batch_size` are its training defaults.
     `ranges` declares the valid values of numeric hyperparameters beyond (or instead of, None: unchecked) those
-    STANDARD_RANGES gives the factory's hyperparameters of those names."""
+    STANDARD_RANGES gives the factory's hyperparameters of those names. `starting_point(data)` names the finished
+    run (a run dir) a training on `data` fine-tunes when it is given no `init_from`, or None to start from fresh
+    weights."""
     task = get_task(task)
 
     def decorator(factory: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
@@ -114,6 +121,7 @@ def register(
             description=description,
             hparams=hparams,
             ranges={key: bounds for key, bounds in declared.items() if bounds is not None},
+            starting_point=starting_point,
         )
         return factory
 

@@ -26,6 +26,7 @@ _LOADERS: dict[str, str] = {
     "python_docs_headlines": "tfzoo.datasets.text:python_docs_headlines",
     "library_docs": "tfzoo.datasets.docstrings:library_docs",
     "library_docs_headlines": "tfzoo.datasets.docstrings:library_docs_headlines",
+    "debian_descriptions": "tfzoo.datasets.debian:debian_descriptions",
     "text_file": "tfzoo.datasets.text:text_file",
     "headline_csv": "tfzoo.datasets.text:headline_csv",
 }

@@ -19,6 +19,7 @@ from tfzoo.optimizers import make_optimizer
 from tfzoo.registry import register
 from tfzoo.tasks import get_task
 from tfzoo.text import task  # noqa: F401 (registers the language_model task this model trains with)
+from tfzoo.text.pretrained import headline_starting_point
 from tfzoo.text.tokenizer import VOCAB_SIZE
 
 # A decoder block's key/value cache: (keys, values), each [batch, heads, max_length, head_dim].
@@ -244,7 +245,8 @@ class TextGenerator(keras.Model):
         return cls(**config)
 
 
-@register("text_generator", task="language_model", default_dataset="python_docs", epochs=14, batch_size=8)
+@register("text_generator", task="language_model", default_dataset="python_docs", epochs=14, batch_size=8,
+          starting_point=headline_starting_point)
 def text_generator(
     *, num_layers: int = 2, d_model: int = 128, num_heads: int = 4, ff_dim: int = 512, dropout: float = 0.0,
     max_length: int = 256, headline: bool = False, optimizer: str = "adamw", learning_rate: float = 5e-3,

@@ -18,6 +18,7 @@ from tfzoo.run_dir import CONFIG_FILE, MODEL_FILE, as_json, load_run, read_confi
 from tfzoo.tables.schema import TableSchema
 
 ARCHITECTURE_RULE = "a fine-tune keeps the source run's architecture"
+FRESH = "fresh"  # init_from (--init-from) meaning new weights, also where the model has a starting point for the data
 
 
 def source_run(run_dir: Path, name: str) -> tuple[dict[str, Any], keras.Model]:
@@ -109,6 +110,12 @@ def load_source_weights(model: keras.Model, strategy: tf.distribute.Strategy, co
                              "fine-tune again in another --run-dir")
     with strategy.scope():  # mirrored variables are assigned on every replica
         model.set_weights(source.get_weights())
+
+
+def keeps_architecture(run_dir: Path, name: str, hparams: dict[str, Any]) -> bool:
+    """Whether `name` built with the finished run's hyperparameters updated by `hparams` has its weight shapes."""
+    source_hparams = read_config(run_dir)["hparams"]
+    return built_shapes(name, {**source_hparams, **hparams}) == built_shapes(name, source_hparams)
 
 
 def first_difference(model: keras.Model, source: keras.Model, source_dir: Path) -> str:

@@ -46,7 +46,8 @@ from tfzoo.run_dir import (
 from tfzoo.tables import table_model
 from tfzoo.training.callbacks import EpochScalars
 from tfzoo.training.checkpoints import EpochCheckpoint, Position, RunCheckpoint, StepCheckpoint
-from tfzoo.training.fine_tune import check_architecture, check_table, load_source_weights, source_run
+from tfzoo.training.fine_tune import (FRESH, check_architecture, check_table, keeps_architecture, load_source_weights,
+                                     source_run)
 from tfzoo.training.loop import distributed_evaluate, distributed_fit
 from tfzoo.training.plots import plot_curves
 from tfzoo.training.strategy import is_chief, resolve_strategy, strategy_name
@@ -105,7 +106,9 @@ def train(
     optimizer state: the optimizer and learning-rate schedule start afresh), with its hyperparameters unless given
     here and but for those that follow the data; a model whose weights would differ in shape from the source's
     is refused (see tfzoo.training.fine_tune). config.json records the source (`init_from`, resolved) and the
-    digest of its weights; a resume keeps it.
+    digest of its weights; a resume keeps it. Left out, a model with a starting point for the data starts there
+    (text_generator on article/headline pairs: the pre-trained headline model tfzoo ships, see tfzoo.text.pretrained),
+    unless the hyperparameters given change a weight's shape; `init_from="fresh"` starts from new weights.
     On a table (a dataset with a schema) with `epochs` left out, the run makes at least MIN_TABLE_STEPS updates,
     with early stopping (patience a tenth of the epochs, unless `early_stopping` is given): see `table_schedule`.
     """
@@ -117,7 +120,7 @@ def train(
                  early_stopping=early_stopping)
     settings = {"batch_size": batch_size, "seed": seed, "early_stopping": early_stopping,
                 "mixed_precision": mixed_precision, "jit_compile": jit_compile,
-                "init_from": None if init_from is None else str(Path(init_from).resolve())}
+                "init_from": None if init_from in (None, FRESH) else str(Path(init_from).resolve())}
     source = None  # the model of a fine-tune's source run, read when the fine-tune starts
     if resume and run_dir is None:
         raise ValueError("resume needs the run dir of the run to continue (--run-dir DIR)")
@@ -136,12 +139,18 @@ def train(
                     "mixed_precision": bool(mixed_precision), "jit_compile": bool(jit_compile)}
         run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name)
         refuse_used_run_dir(run_dir)
+        data = (dataset if isinstance(dataset, Dataset)
+                else load_dataset(dataset or spec.default_dataset, seed=settings["seed"]))
+        if init_from is None and spec.starting_point is not None:  # e.g. a shipped pre-trained run for this data
+            start = spec.starting_point(data)  # unless the hyperparameters given ask for another architecture
+            init_from = start if start is not None and keeps_architecture(start, name, hparams) else None
+        elif init_from == FRESH:
+            init_from = None
+        settings["init_from"] = None if init_from is None else str(Path(init_from).resolve())
         source_config, source = source_run(Path(init_from), name) if init_from is not None else ({}, None)
         # A fine-tune's hyperparameters are its source run's (those the factory still has), not the defaults.
         base_hparams = {**spec.hparams, **{key: value for key, value in source_config.get("hparams", {}).items()
                                            if key in spec.hparams}}
-        data = (dataset if isinstance(dataset, Dataset)
-                else load_dataset(dataset or spec.default_dataset, seed=settings["seed"]))
         task = spec.task.run_task(spec, data)
         config = {"model": name, "task": task.name,
                   "hparams": {**base_hparams, **task.fit_hparams(spec, data, hparams)},
