@@ -69,6 +69,12 @@ def test_headline_pairs_start_from_the_shipped_model_unless_told_otherwise(tmp_p
                       run_dir=tmp_path / "default", verbose=0)
     config = json.loads((tmp_path / "default" / "config.json").read_text())
     assert config["init_from"] == str(HEADLINE_RUN.resolve())
+    # Its hyperparameters, and over them those it names for its fine-tunes, unless given.
+    shipped_config = shipped[0]
+    assert config["hparams"]["warmup_steps"] == shipped_config["hparams"]["warmup_steps"]
+    tfzoo.train("text_generator", dataset=news, epochs=1, batch_size=8, run_dir=tmp_path / "tuned", verbose=0)
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["hparams"]["learning_rate"] == \
+        shipped_config["fine_tune_hparams"]["learning_rate"] != shipped_config["hparams"]["learning_rate"]
     assert config["init_from_weights_sha256"] == weights_digest(run.model) == weights_digest(shipped[1])
 
     fresh = tfzoo.train("text_generator", dataset=news, epochs=1, batch_size=8, learning_rate=0.0,

@@ -12,8 +12,9 @@ same Python and distribution versions give the same data):
 
     python -m tfzoo.text.pretrained --work-dir runs/pretrained     # about an hour on 2 CPU cores
 
-It writes HEADLINE_RUN: the last stage's config.json and its model.keras without optimizer state (a fine-tune's
-optimizer starts afresh anyway), 1.8 MB.
+It writes HEADLINE_RUN: the last stage's config.json, with the hyperparameters a fine-tune from it takes unless
+given (`fine_tune_hparams`: learning rate 1e-4, the best of 1e-3 to 3e-5 on held-out pairs in BENCHMARKS.md), and
+its model.keras without optimizer state (a fine-tune's optimizer starts afresh anyway), 1.9 MB.
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ HEADLINE_RUN = Path(__file__).parent / "pretrained_runs" / "headlines"
 # The recipe, chosen by the runs in BENCHMARKS.md ("Headlines on real pairs").
 LANGUAGE_MODEL = {"dataset": "library_docs", "epochs": 3, "batch_size": 32}
 HEADLINES = {"dataset": "library_docs_headlines", "epochs": 4, "batch_size": 32, "learning_rate": 1e-3}
+# What a fine-tune from it takes unless given (config.json's fine_tune_hparams): a tenth of stage 2's rate.
+FINE_TUNE_HPARAMS = {"learning_rate": 1e-4}
 
 
 def headline_starting_point(data: Any) -> Path | None:
@@ -60,6 +63,7 @@ def build(work_dir: Path, out: Path = HEADLINE_RUN) -> Path:
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     keras.saving.save_model(weights_only, temporary / MODEL_FILE)
+    config["fine_tune_hparams"] = FINE_TUNE_HPARAMS
     (temporary / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     temporary.rename(out)

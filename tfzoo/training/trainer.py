@@ -103,8 +103,9 @@ def train(
     `verbose` is Keras' (0 silent, 1 progress bar, 2 one line per epoch); "auto" is 1 on a terminal, else 2. A
     resumed run says where it resumes, unless verbose is 0.
     `init_from` fine-tunes: the run starts from the weights of that finished run of the same model (not its
-    optimizer state: the optimizer and learning-rate schedule start afresh), with its hyperparameters unless given
-    here and but for those that follow the data; a model whose weights would differ in shape from the source's
+    optimizer state: the optimizer and learning-rate schedule start afresh), with its hyperparameters (over them
+    its config.json's `fine_tune_hparams`, when it names some) unless given here and but for those that follow the
+    data; a model whose weights would differ in shape from the source's
     is refused (see tfzoo.training.fine_tune). config.json records the source (`init_from`, resolved) and the
     digest of its weights; a resume keeps it. Left out, a model with a starting point for the data starts there
     (text_generator on article/headline pairs: the pre-trained headline model tfzoo ships, see tfzoo.text.pretrained),
@@ -148,9 +149,10 @@ def train(
             init_from = None
         settings["init_from"] = None if init_from is None else str(Path(init_from).resolve())
         source_config, source = source_run(Path(init_from), name) if init_from is not None else ({}, None)
-        # A fine-tune's hyperparameters are its source run's (those the factory still has), not the defaults.
-        base_hparams = {**spec.hparams, **{key: value for key, value in source_config.get("hparams", {}).items()
-                                           if key in spec.hparams}}
+        # A fine-tune's hyperparameters are its source run's (those the factory still has), not the defaults, and
+        # then those the source names for its fine-tunes (a shipped starting point's learning rate).
+        source_hparams = {**source_config.get("hparams", {}), **source_config.get("fine_tune_hparams", {})}
+        base_hparams = {**spec.hparams, **{key: value for key, value in source_hparams.items() if key in spec.hparams}}
         task = spec.task.run_task(spec, data)
         config = {"model": name, "task": task.name,
                   "hparams": {**base_hparams, **task.fit_hparams(spec, data, hparams)},
