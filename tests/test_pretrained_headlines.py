@@ -2,12 +2,11 @@
 starts from it unless told otherwise."""
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_init_from import write_headlines  # 20 article/headline pairs as a CSV
 
 import tfzoo
 from tfzoo.cli import main
@@ -24,14 +23,6 @@ ARCHITECTURE = ("num_layers", "d_model", "num_heads", "ff_dim")
 @pytest.fixture(scope="module")
 def shipped():
     return load_run(HEADLINE_RUN)
-
-
-def write_news(path: Path) -> Path:
-    rows = [(f"Article {i}: the river town council met on day {i} and voted on the bridge budget.",
-             f"Council votes on bridge, day {i}") for i in range(20)]
-    with path.open("w", newline="", encoding="utf-8") as file:
-        csv.writer(file).writerows([("article", "headline"), *rows])
-    return path
 
 
 def test_the_shipped_model_is_a_default_text_generator_for_headlines_without_optimizer_state(shipped):
@@ -60,7 +51,7 @@ def test_the_shipped_model_writes_summary_lines_of_held_out_docstrings(shipped):
 
 @pytest.mark.slow
 def test_headline_pairs_start_from_the_shipped_model_unless_told_otherwise(tmp_path, shipped):
-    news = load_dataset("headline_csv", path=str(write_news(tmp_path / "news.csv")), text_column="article",
+    news = load_dataset("headline_csv", path=str(write_headlines(tmp_path / "news.csv")), text_column="article",
                         target="headline")
     assert headline_starting_point(news) == HEADLINE_RUN
     assert headline_starting_point(load_dataset("python_docs")) is None  # a language model has no starting point
