@@ -10,7 +10,7 @@ default architecture pre-trained in two stages, each a plain `tfzoo.train` run:
 Both read only what is installed, so the command is reproducible offline on any machine with tfzoo installed (the
 same Python and distribution versions give the same data):
 
-    python -m tfzoo.text.pretrained --work-dir runs/pretrained     # about an hour on 2 CPU cores
+    python -m tfzoo.text.pretrained --work-dir runs/pretrained     # 41 minutes on 2 CPU cores (36 + 5)
 
 It writes HEADLINE_RUN: the last stage's config.json, with the hyperparameters a fine-tune from it takes unless
 given (`fine_tune_hparams`: learning rate 1e-4, the best of 1e-3 to 3e-5 on held-out pairs in BENCHMARKS.md), and
