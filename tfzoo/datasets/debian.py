@@ -15,11 +15,10 @@ from pathlib import Path
 
 from tfzoo.datasets.base import DataSplits
 from tfzoo.datasets.splits import group_split_indices
-from tfzoo.datasets.text import DEFAULT_LENGTH, headline_splits
+from tfzoo.datasets.text import DEFAULT_LENGTH, MIN_ARTICLE_BYTES, headline_splits
 from tfzoo.errors import DataError
 
 DPKG_STATUS = Path("/var/lib/dpkg/status")
-MIN_ARTICLE_BYTES = 100
 INSTALLED = "install ok installed"
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from tfzoo.datasets.base import DataSplits
 from tfzoo.datasets.splits import group_split_indices
-from tfzoo.datasets.text import (DEFAULT_LENGTH, PARAGRAPH_BREAK, headline_splits, language_model_splits,
-                                 python_topics)
+from tfzoo.datasets.text import (DEFAULT_LENGTH, MIN_ARTICLE_BYTES, PARAGRAPH_BREAK, headline_splits,
+                                 language_model_splits, python_topics)
 from tfzoo.files import write_text_atomic
 
 # tfzoo's requirements (setup.py) and the distributions they pull in, as pip installs them for tfzoo on Python 3.11.
@@ -60,7 +60,6 @@ SECTION_START = re.compile(r"[^\n]*\n *(-{3,}|={3,}) *(\n|$)|[A-Z][\w ()]{0,30}:
 # The end of a summary's first sentence: a period, then the capital that starts the next one.
 SENTENCE_END = re.compile(r"\.\s+(?=[A-Z])")
 SUMMARY_WORDS = (3, 20)
-MIN_ARTICLE_BYTES = 100
 # An article is prose when most of its whitespace-separated words are words of letters, with their punctuation and
 # inline markup (`name`, *emphasis*, "quotes").
 WORD = re.compile(r"[(\"'`*]*[A-Za-z][a-z'-]*[)\"'`*]*[.,;:!?]?[)\"'`*]*")

@@ -20,6 +20,7 @@ from tfzoo.datasets.tabular import read_csv_file
 from tfzoo.text.tokenizer import BEGIN, END, PAD, SEPARATOR, text_tokens
 
 DEFAULT_LENGTH = 256  # tokens per example; the text generator's context follows it
+MIN_ARTICLE_BYTES = 100  # a shorter text is a line, not an article to write a headline for
 PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 SECTION_HEADING = re.compile(r"^(?P<heading>\S[^\n]*)\n(?P<rule>([*=~^-])\3+[ \t]*)$", re.MULTILINE)
 

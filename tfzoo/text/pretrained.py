@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tfzoo.text.tokenizer import SEPARATOR
+from tfzoo.files import atomic_path, write_text_atomic
+from tfzoo.text.tokenizer import holds_headlines
 
 HEADLINE_RUN = Path(__file__).parent / "pretrained_runs" / "headlines"
 # The recipe, chosen by the runs in BENCHMARKS.md ("Headlines on real pairs").
@@ -38,8 +38,10 @@ FINE_TUNE_HPARAMS = {"learning_rate": 1e-4}
 
 def headline_starting_point(data: Any) -> Path | None:
     """HEADLINE_RUN for article/headline pairs (examples holding ⟨sep⟩) when the package has it, else None."""
+    from tfzoo.run_dir import MODEL_FILE  # here, not at import: the model registry imports this module
+
     x_train = getattr(data, "x_train", None)
-    if x_train is None or not np.any(x_train == SEPARATOR) or not (HEADLINE_RUN / "model.keras").is_file():
+    if x_train is None or not holds_headlines(x_train) or not (HEADLINE_RUN / MODEL_FILE).is_file():
         return None
     return HEADLINE_RUN
 
@@ -50,23 +52,20 @@ def build(work_dir: Path, out: Path = HEADLINE_RUN) -> Path:
 
     import tfzoo
     from tfzoo.run_dir import CONFIG_FILE, MODEL_FILE, load_run
+    from tfzoo.training.fine_tune import FRESH
 
     language_model = work_dir / "library_docs"
-    tfzoo.train("text_generator", **LANGUAGE_MODEL, run_dir=language_model, resume=True, init_from="fresh")
+    tfzoo.train("text_generator", **LANGUAGE_MODEL, run_dir=language_model, resume=True, init_from=FRESH)
     headlines = work_dir / "library_docs_headlines"
     tfzoo.train("text_generator", **HEADLINES, run_dir=headlines, resume=True, init_from=language_model)
     config, trained = load_run(headlines)
     weights_only = trained.__class__.from_config(trained.get_config())  # never compiled: no optimizer state
     weights_only(np.zeros((1, 2), np.int32))  # builds its weights
     weights_only.set_weights(trained.get_weights())
-    temporary = out.with_name(out.name + ".tmp")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    keras.saving.save_model(weights_only, temporary / MODEL_FILE)
+    with atomic_path(out / MODEL_FILE) as temporary:
+        keras.saving.save_model(weights_only, temporary)
     config["fine_tune_hparams"] = FINE_TUNE_HPARAMS
-    (temporary / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    temporary.rename(out)
+    write_text_atomic(out / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return out
 
 

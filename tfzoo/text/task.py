@@ -21,7 +21,7 @@ from tfzoo.text.generation import (
     generation_functions,
 )
 from tfzoo.text.scores import headline_scores, lead, words
-from tfzoo.text.tokenizer import PAD, SEPARATOR, example_headlines, example_prompts, is_byte
+from tfzoo.text.tokenizer import PAD, example_headlines, example_prompts, holds_headlines, is_byte
 
 if TYPE_CHECKING:
     from tfzoo.registry import ModelSpec
@@ -52,7 +52,7 @@ class LanguageModel(Task):
         if "max_length" in spec.hparams and fitted.setdefault("max_length", length) < length:
             raise ValueError(f"max_length={fitted['max_length']} is shorter than the data's {length}-token sequences; "
                              "leave max_length out and tfzoo takes it from the data")
-        headline = bool(np.any(data.x_train == SEPARATOR))  # article ⟨sep⟩ headline pairs make a headline model
+        headline = holds_headlines(data.x_train)
         if "headline" in spec.hparams and fitted.setdefault("headline", headline) != headline:
             raise ValueError(f"headline={fitted['headline']} does not match the data ({data.name} "
                              f"{'holds' if headline else 'has no'} article/headline pairs); leave headline out")
