@@ -21,8 +21,8 @@ from tfzoo.export.saved_model import read_meta_graph
 from tfzoo.export.validate import graph_ops, non_core_ops, served_predict, xla_parts
 from tfzoo.export.warmup import REFERENCE_FILE, read_logs, read_warmup, write_reference
 from tfzoo.images import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
+from tfzoo.serving.loader import load_servable
 from tfzoo.serving.protocol.status import ServingError
-from tfzoo.serving.servable import load_servable
 from tfzoo.text.generation import generate
 from tfzoo.text.tokenizer import example_prompts
 

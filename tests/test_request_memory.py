@@ -24,9 +24,10 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc, regression_pb2
 
 from tfzoo.serving.limits import run_in_slices, slice_rows
+from tfzoo.serving.loader import load_servable
+from tfzoo.serving.predict import run_predict
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.protocol.tensor_proto import shape_proto, to_array
-from tfzoo.serving.servable import load_servable
 
 MODEL = "mnist_cnn"
 MAX_REQUEST_BYTES = 8 * 2**20  # --max_request_bytes
@@ -281,7 +282,7 @@ def test_only_signatures_whose_every_tensor_has_a_batch_dimension_are_sliced(tmp
     request = predict_pb2.PredictRequest()
     request.model_spec.name, request.model_spec.signature_name = "totals", signature
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(x))
-    outputs = servable.predict(request, tensor_content=True).outputs
+    outputs = run_predict(servable, request, tensor_content=True).outputs
     assert len(runs) == graph_runs
     np.testing.assert_array_equal(to_array(outputs["y"]), x * 2)
     if "total" in outputs:

@@ -7,6 +7,7 @@ failure never fails the other requests of its batch.
 """
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -24,10 +25,13 @@ from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_
 import tfzoo
 from tfzoo.serving.batching import BatchingOptions, BatchScheduler, BatchStatistics
 from tfzoo.serving.config import render_batching_config, render_monitoring_config
+from tfzoo.serving.loader import load_servable
+from tfzoo.serving.predict import run_predict
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
-from tfzoo.serving.servable import Servable, load_servable, read_warmup_records
+from tfzoo.serving.servable import Servable
 from tfzoo.serving.server import ModelServer, ServerOptions
+from tfzoo.serving.warmup import read_warmup_records
 
 WAIT = 30.0  # generous bound on a wait that should end at once; a hung test fails instead of hanging
 
@@ -95,7 +99,7 @@ def test_concurrent_requests_run_as_one_batch_and_get_their_own_rows(probe_dir, 
     servable = load_servable(probe_dir, "probe", 1, warm_up=False, batching=batcher)
     first = predict_request(x=np.array([[1.0, 2.0]], np.float32))
     second = predict_request(x=np.array([[3.0, 4.0], [5.0, 6.0], [7.0, 8.0]], np.float32))
-    answers = concurrently(servable.predict, [first, second])  # 1 + 3 rows fill the batch: it runs at once
+    answers = concurrently(functools.partial(run_predict, servable), [first, second])  # 1 + 3 rows fill the batch: it runs at once
     np.testing.assert_array_equal(outputs(answers[0])["y"], [[2.5, 3.0]])
     np.testing.assert_array_equal(outputs(answers[1])["y"], [[3.5, 4.0], [4.5, 5.0], [5.5, 6.0]])
     assert outputs(answers[0])["rows"].tolist() == [4]  # the graph saw both requests' rows in one run
@@ -106,7 +110,7 @@ def test_batches_are_padded_up_to_the_next_allowed_size(probe_dir, scheduler):
     # batching_session_test.cc, AllowedBatchSizesRequirePadding: 3 rows run as a batch of 4; padding is dropped.
     batcher = scheduler(max_batch_size=8, allowed_batch_sizes=[2, 4, 8], batch_timeout_micros=0, num_batch_threads=1)
     servable = load_servable(probe_dir, "probe", 1, warm_up=False, batching=batcher)
-    answer = servable.predict(predict_request(x=np.array([[1.0], [2.0], [3.0]], np.float32)))
+    answer = run_predict(servable, predict_request(x=np.array([[1.0], [2.0], [3.0]], np.float32)))
     assert outputs(answer)["rows"].tolist() == [4, 4, 4]
     np.testing.assert_array_equal(outputs(answer)["y"], [[2.5], [3.0], [3.5]])
     assert batcher.statistics.batches == [(4, 1)]
@@ -116,7 +120,7 @@ def test_allowed_sizes_need_no_padding_for_an_exact_batch(probe_dir, scheduler):
     # batching_session_test.cc, AllowedBatchSizesNoPaddingNeeded.
     batcher = scheduler(max_batch_size=4, allowed_batch_sizes=[2, 4], num_batch_threads=1)
     servable = load_servable(probe_dir, "probe", 1, warm_up=False, batching=batcher)
-    answer = servable.predict(predict_request(x=np.ones((2, 1), np.float32)))
+    answer = run_predict(servable, predict_request(x=np.ones((2, 1), np.float32)))
     assert outputs(answer)["rows"].tolist() == [2, 2]
     assert batcher.statistics.batches == [(2, 0)]
 
@@ -127,7 +131,7 @@ def test_variable_length_inputs_are_padded_with_the_first_element(probe_dir, sch
     batcher = scheduler(max_batch_size=2, batch_timeout_micros=10_000_000, num_batch_threads=1,
                         pad_variable_length_inputs=True)
     servable = load_servable(probe_dir, "probe", 1, warm_up=False, batching=batcher)
-    answers = concurrently(servable.predict, [predict_request(x=np.array([[2.0, 4.0]], np.float32)),
+    answers = concurrently(functools.partial(run_predict, servable), [predict_request(x=np.array([[2.0, 4.0]], np.float32)),
                                               predict_request(x=np.array([[6.0, 8.0, 10.0]], np.float32))])
     np.testing.assert_array_equal(outputs(answers[0])["y"], [[3.0, 4.0, 3.0]])  # padded with x[0] = 2 -> 3
     np.testing.assert_array_equal(outputs(answers[1])["y"], [[5.0, 6.0, 7.0]])
@@ -139,7 +143,7 @@ def test_without_padding_tensors_of_other_shapes_are_batched_apart(probe_dir, sc
     # UnequalTensorShapesWithPaddingTurnedOff); tfzoo keeps them in separate batches, so both are answered.
     batcher = scheduler(max_batch_size=4, batch_timeout_micros=200_000, num_batch_threads=1)
     servable = load_servable(probe_dir, "probe", 1, warm_up=False, batching=batcher)
-    answers = concurrently(servable.predict, [predict_request(x=np.array([[2.0, 4.0]], np.float32)),
+    answers = concurrently(functools.partial(run_predict, servable), [predict_request(x=np.array([[2.0, 4.0]], np.float32)),
                                               predict_request(x=np.array([[6.0, 8.0, 10.0]], np.float32))])
     np.testing.assert_array_equal(outputs(answers[0])["y"], [[3.0, 4.0]])
     np.testing.assert_array_equal(outputs(answers[1])["y"], [[5.0, 6.0, 7.0]])
@@ -159,7 +163,7 @@ def test_requests_the_batcher_cannot_take_are_refused_as_tf_serving_refuses_them
     servable = load_servable(probe_dir, "probe", 1, warm_up=False,
                              batching=scheduler(max_batch_size=4, num_batch_threads=1))
     with pytest.raises(ServingError) as raised:
-        servable.predict(predict_request(signature, **inputs))
+        run_predict(servable, predict_request(signature, **inputs))
     assert (raised.value.code, raised.value.message) == (grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
@@ -168,7 +172,7 @@ def test_large_batch_splitting_runs_a_request_in_pieces_and_joins_them(probe_dir
                         max_enqueued_batches=8, num_batch_threads=1)
     servable = load_servable(probe_dir, "probe", 1, warm_up=False, batching=batcher)
     x = np.arange(5, dtype=np.float32).reshape(5, 1)
-    answer = outputs(servable.predict(predict_request(x=x)))
+    answer = outputs(run_predict(servable, predict_request(x=x)))
     np.testing.assert_array_equal(answer["y"], x * 0.5 + 2)
     assert answer["rows"].tolist() == [2, 2, 2, 2, 1]  # three runs: 2 + 2 + 1 rows
     assert sorted(batcher.statistics.batches) == [(1, 0), (2, 0), (2, 0)]
@@ -178,7 +182,7 @@ def test_a_failing_request_does_not_fail_the_others_in_its_batch(probe_dir, sche
     batcher = scheduler(max_batch_size=3, batch_timeout_micros=10_000_000, num_batch_threads=1)
     servable = load_servable(probe_dir, "probe", 1, warm_up=False, batching=batcher)
     good, bad = np.array([[2.0]], np.float32), np.array([[-1.0]], np.float32)
-    answers = concurrently(servable.predict, [predict_request(x=good), predict_request(x=bad),
+    answers = concurrently(functools.partial(run_predict, servable), [predict_request(x=good), predict_request(x=bad),
                                               predict_request(x=good)])
     assert isinstance(answers[1], ServingError) and answers[1].code == grpc.StatusCode.INVALID_ARGUMENT
     assert "x must be >= 0" in answers[1].message
@@ -195,8 +199,8 @@ def test_a_wrongly_typed_request_fails_alone_with_the_unbatched_message(probe_di
     unbatched = load_servable(probe_dir, "probe", 1, warm_up=False)
     wrong = predict_request(x=np.array([[1]], np.int32))
     with pytest.raises(ServingError) as expected:
-        unbatched.predict(wrong)
-    answers = concurrently(batched.predict, [wrong, predict_request(x=np.ones((1, 1), np.float32))])
+        run_predict(unbatched, wrong)
+    answers = concurrently(functools.partial(run_predict, batched), [wrong, predict_request(x=np.ones((1, 1), np.float32))])
     assert (answers[0].code, answers[0].message) == (expected.value.code, expected.value.message)
     np.testing.assert_array_equal(outputs(answers[1])["y"], [[2.5]])
 
@@ -311,11 +315,11 @@ def test_every_registered_model_answers_batched_as_unbatched(exported, scheduler
     requests = warmup_requests(version_dir)
     assert requests, "the export wrote no warm-up requests to compare with"
     unbatched = load_servable(version_dir, name, 1, warm_up=False)
-    expected = [outputs(unbatched.predict(request)) for request in requests]
+    expected = [outputs(run_predict(unbatched, request)) for request in requests]
     batcher = scheduler(max_batch_size=64, batch_timeout_micros=300_000, max_enqueued_batches=64,
                         num_batch_threads=2)
     batched: Servable = load_servable(version_dir, name, 1, warm_up=False, batching=batcher)
-    answers = concurrently(batched.predict, requests * 2)  # each request twice: batches mix copies and others
+    answers = concurrently(functools.partial(run_predict, batched), requests * 2)  # each request twice: batches mix copies and others
     for answer, want in zip(answers, expected * 2):
         assert not isinstance(answer, ServingError), answer
         assert_same_outputs(outputs(answer), want)

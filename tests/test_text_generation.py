@@ -19,7 +19,7 @@ from tfzoo.datasets import load_dataset
 from tfzoo.export.saved_model import read_meta_graph, write_saved_model
 from tfzoo.serving.client import Client
 from tfzoo.serving.config import write_serving_configs
-from tfzoo.serving.servable import xla_parts
+from tfzoo.serving.loader import xla_parts
 from tfzoo.serving.server import ModelServer, ServerOptions
 from tfzoo.text import generation, tokenizer
 from tfzoo.text.generation import (

@@ -30,6 +30,7 @@ Not ported, or only in part (no observable effect here, or no Python counterpart
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -52,9 +53,14 @@ from tensorflow_serving.apis import (
 )
 from tfs_models import CLASSIFY, REGRESS, example
 
+from tfzoo.serving.classify_regress import run_classify, run_regress
+from tfzoo.serving.loader import load_servable
 from tfzoo.serving.manager import ModelManager, ServingOptions, model_config
+from tfzoo.serving.multi_inference import run_multi_inference
+from tfzoo.serving.predict import run_predict
 from tfzoo.serving.protocol.status import ServingError
-from tfzoo.serving.servable import Servable, load_servable
+from tfzoo.serving.servable import Servable
+from tfzoo.serving.warmup import warm_up
 
 TESTDATA = TF_SERVING_TESTDATA
 MODEL = "test_model"  # kTestModelName
@@ -275,77 +281,77 @@ def lookup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servable]:
 
 
 # ================================================================================================ predict_util_test.cc
-# RunPredict on one loaded SavedModel: Servable.predict.
+# RunPredict on one loaded SavedModel: run_predict.
 
 # predict_util_test.cc:189 TEST_F(PredictImplTest, MissingOrEmptyModelSpec)
 def test_predict_util_missing_or_empty_model_spec(half_plus_two: Servable) -> None:
     # RunPredict does not look the model up: every one of these requests fails on its (missing) inputs.
     request = predict_pb2.PredictRequest()
-    raises(lambda: half_plus_two.predict(request), INVALID)
+    raises(lambda: run_predict(half_plus_two, request), INVALID)
     request.model_spec.SetInParent()
-    raises(lambda: half_plus_two.predict(request), INVALID)
+    raises(lambda: run_predict(half_plus_two, request), INVALID)
     request.model_spec.name = "test"
-    raises(lambda: half_plus_two.predict(request), INVALID)
+    raises(lambda: run_predict(half_plus_two, request), INVALID)
 
 
 # predict_util_test.cc:210 TEST_F(PredictImplTest, EmptyInputList)
 def test_predict_util_empty_input_list(half_plus_two: Servable) -> None:
-    raises(lambda: half_plus_two.predict(predict_request()), INVALID)
+    raises(lambda: run_predict(half_plus_two, predict_request()), INVALID)
 
 
 # predict_util_test.cc:223 TEST_F(PredictImplTest, InputTensorsDontMatchModelSpecInputs)
 def test_predict_util_input_tensors_dont_match_model_spec_inputs(half_plus_two: Servable) -> None:
     request = predict_request(inputs={"unknown_key1": tensor([b"any_value"], types_pb2.DT_STRING, [1]),
                                       "unknown_key2": tensor([1.0], shape=[1])})
-    raises(lambda: half_plus_two.predict(request), INVALID,
+    raises(lambda: run_predict(half_plus_two, request), INVALID,
            "Sent extra: {unknown_key1,unknown_key2}", "Missing but required: {x}")
 
 
 # predict_util_test.cc:254 TEST_F(PredictImplTest, PredictionInvalidTensor)
 def test_predict_util_prediction_invalid_tensor(half_plus_two: Servable) -> None:
     request = predict_request(inputs={"x": tensor([True], types_pb2.DT_BOOL)})
-    raises(lambda: half_plus_two.predict(request), INVALID, "Expects arg[0] to be float but bool is provided")
+    raises(lambda: run_predict(half_plus_two, request), INVALID, "Expects arg[0] to be float but bool is provided")
 
 
 # predict_util_test.cc:274 TEST_F(PredictImplTest, OutputFiltersDontMatchModelSpecOutputs)
 def test_predict_util_output_filters_dont_match_model_spec_outputs(half_plus_two: Servable) -> None:
     inputs = {"x": tensor([2.0])}
-    raises(lambda: half_plus_two.predict(predict_request(inputs=inputs, output_filter=["output_filter"])), INVALID,
+    raises(lambda: run_predict(half_plus_two, predict_request(inputs=inputs, output_filter=["output_filter"])), INVALID,
            "output tensor alias not found in signature: output_filter")
-    half_plus_two.predict(predict_request(inputs=inputs, output_filter=["y"]))
-    raises(lambda: half_plus_two.predict(predict_request(inputs=inputs, output_filter=["y", "y"])), INVALID,
+    run_predict(half_plus_two, predict_request(inputs=inputs, output_filter=["y"]))
+    raises(lambda: run_predict(half_plus_two, predict_request(inputs=inputs, output_filter=["y", "y"])), INVALID,
            "duplicate output tensor alias: y")
 
 
 # predict_util_test.cc:309 TEST_F(PredictImplTest, InputTensorsHaveWrongType)
 def test_predict_util_input_tensors_have_wrong_type(half_plus_two: Servable) -> None:
     request = predict_request(inputs={"x": tensor([b"any_value"], types_pb2.DT_STRING, [1])}, output_filter=["y"])
-    raises(lambda: half_plus_two.predict(request), INVALID, "to be float but string is provided")
+    raises(lambda: run_predict(half_plus_two, request), INVALID, "to be float but string is provided")
 
 
 # predict_util_test.cc:332 TEST_F(PredictImplTest, ModelMissingSignatures)
 def test_predict_util_model_missing_signatures(counter: Servable) -> None:
     # The counter model has no serving_default signature, which an unnamed Predict asks for.
-    raises(lambda: counter.predict(predict_request()), FAILED_PRECONDITION,
+    raises(lambda: run_predict(counter, predict_request()), FAILED_PRECONDITION,
            'Serving signature key "serving_default" not found.')
 
 
 # predict_util_test.cc:349 TEST_F(PredictImplTest, PredictionSuccess)
 def test_predict_util_prediction_success(half_plus_two: Servable) -> None:
     # A scalar fed into x (static shape [?, 1]): nothing checks shapes, y is the scalar 0.5 * 2 + 2.
-    response = half_plus_two.predict(predict_request(inputs={"x": tensor([2.0])}))
+    response = run_predict(half_plus_two, predict_request(inputs={"x": tensor([2.0])}))
     assert response == predict_response({"y": scalar_float(3)}, "serving_default")
 
 
 # predict_util_test.cc:377 TEST_F(PredictImplTest, PredictionWithNamedRegressionSignature)
 def test_predict_util_prediction_with_named_regression_signature(half_plus_two: Servable) -> None:
-    response = half_plus_two.predict(predict_request("regress_x2_to_y3", inputs={"inputs": tensor([2.0])}))
+    response = run_predict(half_plus_two, predict_request("regress_x2_to_y3", inputs={"inputs": tensor([2.0])}))
     assert response == predict_response({"outputs": scalar_float(4)}, "regress_x2_to_y3")
 
 
 # predict_util_test.cc:403 TEST_F(PredictImplTest, PredictionWithNamedClassificationSignature)
 def test_predict_util_prediction_with_named_classification_signature(built_half_plus_two: Servable) -> None:
-    response = built_half_plus_two.predict(predict_request("classify_x2_to_y3", inputs={"inputs": tensor([2.0])}))
+    response = run_predict(built_half_plus_two, predict_request("classify_x2_to_y3", inputs={"inputs": tensor([2.0])}))
     assert response == predict_response({"scores": scalar_float(4)}, "classify_x2_to_y3")
 
 
@@ -360,13 +366,13 @@ def _run_counter_sequence(predict: Callable[[predict_pb2.PredictRequest], predic
 
 # predict_util_test.cc:436 TEST_F(PredictImplTest, PredictionWithCustomizedSignatures)
 def test_predict_util_prediction_with_customized_signatures(counter: Servable) -> None:
-    _run_counter_sequence(counter.predict)
+    _run_counter_sequence(functools.partial(run_predict, counter))
 
 
 # predict_util_test.cc:561 TEST_F(PredictImplTest, MethodNameCheck) (the default, check-off half)
 @pytest.mark.parametrize("signature", ["serving_default", "unsupported_method", "no_method"])
 def test_predict_util_method_name_check(predict_variants: Servable, signature: str) -> None:
-    response = predict_variants.predict(predict_request(signature, inputs={"x": tensor([2.0])}))
+    response = run_predict(predict_variants, predict_request(signature, inputs={"x": tensor([2.0])}))
     assert response.outputs["y"] == scalar_float(3)
 
 
@@ -453,7 +459,7 @@ def test_predict_impl_unknown_version_or_label(manager: ModelManager) -> None:
 
 # predict_util.cc:93 RunPredict: an unknown signature key
 def test_predict_util_unknown_signature_key(half_plus_two: Servable) -> None:
-    raises(lambda: half_plus_two.predict(predict_request("nope", inputs={"x": tensor([2.0])})), FAILED_PRECONDITION,
+    raises(lambda: run_predict(half_plus_two, predict_request("nope", inputs={"x": tensor([2.0])})), FAILED_PRECONDITION,
            'Serving signature key "nope" not found.')
 
 
@@ -462,9 +468,9 @@ def test_predict_util_unknown_signature_key(half_plus_two: Servable) -> None:
 def test_predict_util_response_tensor_serialization(half_plus_two: Servable, half_plus_two_base: Path) -> None:
     request = predict_request(inputs={"x": tensor([1.0, 2.0], shape=[2, 1])})
     expected = np.array([[2.5], [3.0]], dtype=np.float32)
-    typed = half_plus_two.predict(request).outputs["y"]
+    typed = run_predict(half_plus_two, request).outputs["y"]
     assert typed == tensor([2.5, 3.0], shape=[2, 1])
-    content = half_plus_two.predict(request, tensor_content=True).outputs["y"]
+    content = run_predict(half_plus_two, request, tensor_content=True).outputs["y"]
     assert not content.float_val and content.tensor_shape == _shape([2, 1])
     assert content.tensor_content == expected.tobytes()
     manager = _manager(half_plus_two_base, tensor_content=True)
@@ -477,25 +483,25 @@ def test_predict_util_response_tensor_serialization(half_plus_two: Servable, hal
 # tfrt_predict_util_test.cc:155 PredictionSuccessWithDefaultInputs (predict_util.cc:51 VerifyRequestInputsSize and
 # GetInputValues take a missing input from the signature's defaults on the TF1 path too)
 def test_predict_util_default_inputs(predict_variants: Servable) -> None:
-    response = predict_variants.predict(predict_request())
+    response = run_predict(predict_variants, predict_request())
     assert response.outputs["y"] == tensor([2.0], shape=[1])
     # An input the signature does not have is still refused.
     request = predict_request(inputs={"x": tensor([2.0]), "z": tensor([1.0])})
-    raises(lambda: predict_variants.predict(request), INVALID, "Sent extra: {z}")
+    raises(lambda: run_predict(predict_variants, request), INVALID, "Sent extra: {z}")
 
 
 # tfrt_predict_util_test.cc:313 OutputFilters, :378 OutputFiltersFullSet, :442 OutputFiltersWithDefaultInputs,
 # :507 UnmatchedOutputFilters
 def test_predict_util_output_filters(predict_variants: Servable) -> None:
     two = "two_outputs"
-    response = predict_variants.predict(predict_request(two, inputs={"x": tensor([2.0])}, output_filter=["output1"]))
+    response = run_predict(predict_variants, predict_request(two, inputs={"x": tensor([2.0])}, output_filter=["output1"]))
     assert dict(response.outputs) == {"output1": scalar_float(3)}
-    response = predict_variants.predict(predict_request(two, inputs={"x": tensor([2.0])},
+    response = run_predict(predict_variants, predict_request(two, inputs={"x": tensor([2.0])},
                                                         output_filter=["output1", "output2"]))
     assert dict(response.outputs) == {"output1": scalar_float(3), "output2": scalar_float(4)}
-    response = predict_variants.predict(predict_request(two, output_filter=["output1"]))
+    response = run_predict(predict_variants, predict_request(two, output_filter=["output1"]))
     assert dict(response.outputs) == {"output1": tensor([2.0], shape=[1])}
-    raises(lambda: predict_variants.predict(predict_request(two, inputs={"x": tensor([2.0])},
+    raises(lambda: run_predict(predict_variants, predict_request(two, inputs={"x": tensor([2.0])},
                                                             output_filter=["output1", "output3"])), INVALID,
            "output tensor alias not found in signature: output3 Outputs expected to be in the set "
            "{output1,output2}.")
@@ -504,7 +510,7 @@ def test_predict_util_output_filters(predict_variants: Servable) -> None:
 # predict_util.cc:154 PreProcessPrediction: no filter fetches every output; a signature without outputs fetches
 # nothing, which Session::Run refuses
 def test_predict_util_signature_without_outputs(predict_variants: Servable) -> None:
-    raises(lambda: predict_variants.predict(predict_request("no_outputs", inputs={"x": tensor([2.0])})), INVALID,
+    raises(lambda: run_predict(predict_variants, predict_request("no_outputs", inputs={"x": tensor([2.0])})), INVALID,
            "Must specify at least one target to fetch or execute.")
 
 
@@ -513,12 +519,12 @@ def test_predict_util_signature_without_outputs(predict_variants: Servable) -> N
 # with the SavedModel's own asset paths (the source vocabulary is gone after the export).
 
 def test_bundle_runs_table_initialisers_from_assets(lookup: Servable) -> None:
-    response = lookup.predict(predict_request(inputs={"ids": tensor([0, 2, 7], types_pb2.DT_INT64, [3])}))
+    response = run_predict(lookup, predict_request(inputs={"ids": tensor([0, 2, 7], types_pb2.DT_INT64, [3])}))
     assert response.outputs["labels"] == tensor([b"cat", b"bird", b"UNK"], types_pb2.DT_STRING, [3])
-    response = lookup.predict(predict_request("index", inputs={"words": tensor([b"dog", b"cow"], types_pb2.DT_STRING,
+    response = run_predict(lookup, predict_request("index", inputs={"words": tensor([b"dog", b"cow"], types_pb2.DT_STRING,
                                                                                [2])}))
     assert response.outputs["ids"] == tensor([1, -1], types_pb2.DT_INT64, [2])
-    response = lookup.classify(classification_request("classify", [example(logits=[0.5, 0.25, 0.125])]))
+    response = run_classify(lookup, classification_request("classify", [example(logits=[0.5, 0.25, 0.125])]))
     assert response.result == classification_result([[("cat", 0.5), ("dog", 0.25), ("bird", 0.125)]])
 
 
@@ -567,14 +573,14 @@ def test_metadata_returns_signatures_for_valid_model(manager: ModelManager, half
 
 
 # ================================================================================================== classifier_test.cc
-# RunClassify / the SavedModel classifier on fake_classifier(): Servable.classify.
+# RunClassify / the SavedModel classifier on fake_classifier(): run_classify.
 
 TWO_EXAMPLES = (classes_example(("dos", 2), ("uno", 1)), classes_example(("cuatro", 4), ("tres", 3)))
 
 
 # classifier_test.cc:345 TEST_P(ClassifierTest, ExampleList)
 def test_classifier_example_list(classifier: Servable) -> None:
-    response = classifier.classify(classification_request(examples=TWO_EXAMPLES))
+    response = run_classify(classifier, classification_request(examples=TWO_EXAMPLES))
     assert response.result == classification_result([[("dos", 2), ("uno", 1)], [("cuatro", 4), ("tres", 3)]])
     assert response.model_spec == spec(signature_name="serving_default")
 
@@ -582,7 +588,7 @@ def test_classifier_example_list(classifier: Servable) -> None:
 # classifier_test.cc:398 TEST_P(ClassifierTest, ExampleListWithContext)
 def test_classifier_example_list_with_context(classifier: Servable) -> None:
     request = classification_request(examples=[example(), example()], context=classes_example(("dos", 2), ("uno", 1)))
-    response = classifier.classify(request)
+    response = run_classify(classifier, request)
     assert response.result == classification_result([[("dos", 2), ("uno", 1)]] * 2)
 
 
@@ -591,33 +597,33 @@ def test_classifier_example_list_with_context_duplicate_features(classifier: Ser
     # An example's feature replaces the context's feature of the same name.
     request = classification_request(examples=[example(), classes_example(("tres", 3), ("cuatro", 4))],
                                      context=classes_example(("uno", 1), ("dos", 2)))
-    response = classifier.classify(request)
+    response = run_classify(classifier, request)
     assert response.result == classification_result([[("uno", 1), ("dos", 2)], [("tres", 3), ("cuatro", 4)]])
 
 
 # classifier_test.cc:512 TEST_P(ClassifierTest, ClassesOnly)
 def test_classifier_classes_only(classifier: Servable) -> None:
-    response = classifier.classify(classification_request("classes_only", TWO_EXAMPLES))
+    response = run_classify(classifier, classification_request("classes_only", TWO_EXAMPLES))
     assert response.result == classification_result([[("dos", None), ("uno", None)],
                                                      [("cuatro", None), ("tres", None)]])
 
 
 # classifier_test.cc:560 TEST_P(ClassifierTest, ScoresOnly)
 def test_classifier_scores_only(classifier: Servable) -> None:
-    response = classifier.classify(classification_request("scores_only", TWO_EXAMPLES))
+    response = run_classify(classifier, classification_request("scores_only", TWO_EXAMPLES))
     assert response.result == classification_result([[(None, 2), (None, 1)], [(None, 4), (None, 3)]])
 
 
 # classifier_test.cc:609 TEST_P(ClassifierTest, ZeroScoresArePresent)
 def test_classifier_zero_scores_are_present(classifier: Servable) -> None:
     request = classification_request("scores_only", [classes_example(("minus", -1), ("zero", 0), ("one", 1))])
-    (classifications,) = classifier.classify(request).result.classifications
+    (classifications,) = run_classify(classifier, request).result.classifications
     assert [entry.score for entry in classifications.classes] == pytest.approx([-1, 0, 1], abs=1e-7)
 
 
 # classifier_test.cc:643 TEST_P(ClassifierTest, ValidNamedSignature)
 def test_classifier_valid_named_signature(classifier: Servable) -> None:
-    response = classifier.classify(classification_request("output_plus_one", TWO_EXAMPLES))
+    response = run_classify(classifier, classification_request("output_plus_one", TWO_EXAMPLES))
     assert response.result == classification_result([[("dos", 3), ("uno", 2)], [("cuatro", 5), ("tres", 4)]])
 
 
@@ -627,7 +633,7 @@ def test_classifier_valid_named_signature(classifier: Servable) -> None:
 @pytest.mark.parametrize("signature", ["invalid_regression_signature", "ImproperlySizedScoresSignature",
                                        "empty_signature"])
 def test_classifier_invalid_signatures(classifier: Servable, signature: str) -> None:
-    raises(lambda: classifier.classify(classification_request(signature, TWO_EXAMPLES)), INVALID)
+    raises(lambda: run_classify(classifier, classification_request(signature, TWO_EXAMPLES)), INVALID)
 
 
 # classifier_test.cc:769 TEST_P(ClassifierTest, EmptyInput)
@@ -642,12 +648,12 @@ def test_classifier_empty_input(classifier: Servable, kind: str) -> None:
         request.input.example_list.SetInParent()
     else:
         request.input.example_list_with_context.context.CopyFrom(classes_example(("dos", 2)))
-    raises(lambda: classifier.classify(request), INVALID, "Input is empty")
+    raises(lambda: run_classify(classifier, request), INVALID, "Input is empty")
 
 
 # classifier_test.cc:822 TEST_P(ClassifierTest, RunsFails)
 def test_classifier_runs_fails(classifier: Servable) -> None:
-    raises(lambda: classifier.classify(classification_request("run_fails", TWO_EXAMPLES[:1])), INVALID,
+    raises(lambda: run_classify(classifier, classification_request("run_fails", TWO_EXAMPLES[:1])), INVALID,
            "Run totally failed")
 
 
@@ -664,35 +670,35 @@ def test_classifier_runs_fails(classifier: Servable) -> None:
     ("scores_three_classes", "Tensors class and score should match in dim_size(1). Got 2 vs. 3"),
 ])
 def test_classifier_bad_output_tensors(classifier: Servable, signature: str, message: str) -> None:
-    raises(lambda: classifier.classify(classification_request(signature, TWO_EXAMPLES)), INVALID, message)
+    raises(lambda: run_classify(classifier, classification_request(signature, TWO_EXAMPLES)), INVALID, message)
 
 
 # classifier_test.cc:987 TEST_P(ClassifierTest, MethodNameCheck) (the default, check-off half)
 @pytest.mark.parametrize("signature", ["serving_default", "unsupported_method", "no_method"])
 def test_classifier_method_name_check(classifier: Servable, signature: str) -> None:
-    response = classifier.classify(classification_request(signature, TWO_EXAMPLES[:1]))
+    response = run_classify(classifier, classification_request(signature, TWO_EXAMPLES[:1]))
     assert response.result == classification_result([[("dos", 2), ("uno", 1)]])
 
 
 # =================================================================================================== regressor_test.cc
-# RunRegress / the SavedModel regressor on fake_regressor(): Servable.regress.
+# RunRegress / the SavedModel regressor on fake_regressor(): run_regress.
 
 # regressor_test.cc:297 TEST_P(RegressorTest, BasicExampleList)
 def test_regressor_basic_example_list(regressor: Servable) -> None:
-    response = regressor.regress(regression_request(examples=[example(output=2.0), example(output=3.0)]))
+    response = run_regress(regressor, regression_request(examples=[example(output=2.0), example(output=3.0)]))
     assert response.result == regression_result([2.0, 3.0])
     assert response.model_spec == spec(signature_name="serving_default")
 
 
 # regressor_test.cc:321 TEST_P(RegressorTest, BasicExampleListWithContext)
 def test_regressor_basic_example_list_with_context(regressor: Servable) -> None:
-    response = regressor.regress(regression_request(examples=[example(), example()], context=example(output=3.0)))
+    response = run_regress(regressor, regression_request(examples=[example(), example()], context=example(output=3.0)))
     assert response.result == regression_result([3.0, 3.0])
 
 
 # regressor_test.cc:348 TEST_P(RegressorTest, ValidNamedSignature)
 def test_regressor_valid_named_signature(regressor: Servable) -> None:
-    response = regressor.regress(regression_request("output_plus_one", [example(output=2.0), example(output=3.0)]))
+    response = run_regress(regressor, regression_request("output_plus_one", [example(output=2.0), example(output=3.0)]))
     assert response.result == regression_result([3.0, 4.0])
 
 
@@ -705,7 +711,7 @@ def test_regressor_valid_named_signature(regressor: Servable) -> None:
     ("empty_signature", [example(**{"class": "uno"})]),
 ])
 def test_regressor_invalid_signatures(regressor: Servable, signature: str, examples: list) -> None:
-    raises(lambda: regressor.regress(regression_request(signature, examples)), INVALID)
+    raises(lambda: run_regress(regressor, regression_request(signature, examples)), INVALID)
 
 
 # regressor_test.cc:420 TEST_P(RegressorTest, EmptyInput)
@@ -720,12 +726,12 @@ def test_regressor_empty_input(regressor: Servable, kind: str) -> None:
         request.input.example_list.SetInParent()
     else:
         request.input.example_list_with_context.context.CopyFrom(example(output=3.0))
-    raises(lambda: regressor.regress(request), INVALID, "Input is empty")
+    raises(lambda: run_regress(regressor, request), INVALID, "Input is empty")
 
 
 # regressor_test.cc:469 TEST_P(RegressorTest, RunsFails)
 def test_regressor_runs_fails(regressor: Servable) -> None:
-    raises(lambda: regressor.regress(regression_request("run_fails", [example(output=2.0)])), INVALID,
+    raises(lambda: run_regress(regressor, regression_request("run_fails", [example(output=2.0)])), INVALID,
            "Run totally failed")
 
 
@@ -734,18 +740,18 @@ def test_regressor_runs_fails(regressor: Servable) -> None:
 @pytest.mark.parametrize("signature, message", [("batch_of_two", "output batch size"),
                                                 ("string_output", "Expected output Tensor of DT_FLOAT")])
 def test_regressor_bad_output_tensor(regressor: Servable, signature: str, message: str) -> None:
-    raises(lambda: regressor.regress(regression_request(signature, [example(output=2.0)])), INVALID, message)
+    raises(lambda: run_regress(regressor, regression_request(signature, [example(output=2.0)])), INVALID, message)
 
 
 # regressor_test.cc:563 TEST_P(RegressorTest, MethodNameCheck) (the default, check-off half)
 @pytest.mark.parametrize("signature", ["serving_default", "unsupported_method", "no_method"])
 def test_regressor_method_name_check(regressor: Servable, signature: str) -> None:
-    response = regressor.regress(regression_request(signature, [example(output=2.0)]))
+    response = run_regress(regressor, regression_request(signature, [example(output=2.0)]))
     assert response.result == regression_result([2.0])
 
 
 # ============================================================================================= multi_inference_test.cc
-# TensorFlowMultiInferenceRunner / RunMultiInference on half_plus_two: Servable.multi_inference.
+# TensorFlowMultiInferenceRunner / RunMultiInference on half_plus_two: run_multi_inference.
 
 def multi_inference_request(*tasks: tuple[str, str], x: float | None = 2.0, model: str = MODEL
                             ) -> inference_pb2.MultiInferenceRequest:
@@ -765,13 +771,13 @@ def inference_result(signature: str, **result) -> inference_pb2.InferenceResult:
 # multi_inference_test.cc:156 TYPED_TEST_P(MultiInferenceTest, MissingInputTest)
 def test_multi_inference_missing_input(half_plus_two: Servable) -> None:
     request = multi_inference_request(("regress_x_to_y", REGRESS), x=None)
-    raises(lambda: half_plus_two.multi_inference(request), INVALID, "Input is empty")
+    raises(lambda: run_multi_inference(half_plus_two, request), INVALID, "Input is empty")
 
 
 # multi_inference_test.cc:180 TYPED_TEST_P(MultiInferenceTest, UndefinedSignatureTest)
 def test_multi_inference_undefined_signature(half_plus_two: Servable) -> None:
     request = multi_inference_request(("ThisSignatureDoesNotExist", REGRESS))
-    raises(lambda: half_plus_two.multi_inference(request), INVALID, "signature not found")
+    raises(lambda: run_multi_inference(half_plus_two, request), INVALID, "signature not found")
 
 
 # multi_inference_test.cc:207 TYPED_TEST_P(MultiInferenceTest, InconsistentModelSpecsInRequestTest)
@@ -779,25 +785,25 @@ def test_multi_inference_inconsistent_model_specs(half_plus_two: Servable) -> No
     request = multi_inference_request(("regress_x_to_y", REGRESS))
     request.tasks.add(method_name=REGRESS).model_spec.CopyFrom(
         model_pb2.ModelSpec(name="ModelDoesNotExist", signature_name="regress_x_to_y"))
-    raises(lambda: half_plus_two.multi_inference(request), INVALID, "must access the same model name")
+    raises(lambda: run_multi_inference(half_plus_two, request), INVALID, "must access the same model name")
 
 
 # multi_inference_test.cc:241 TYPED_TEST_P(MultiInferenceTest, EvaluateDuplicateSignaturesTest)
 def test_multi_inference_evaluate_duplicate_signatures(half_plus_two: Servable) -> None:
     request = multi_inference_request(("regress_x_to_y", REGRESS), ("regress_x_to_y", REGRESS))
-    raises(lambda: half_plus_two.multi_inference(request), INVALID,
+    raises(lambda: run_multi_inference(half_plus_two, request), INVALID,
            "Duplicate evaluation of signature: regress_x_to_y")
 
 
 # multi_inference_test.cc:268 TYPED_TEST_P(MultiInferenceTest, UsupportedSignatureTypeTest)
 def test_multi_inference_unsupported_signature_type(half_plus_two: Servable) -> None:
     request = multi_inference_request(("serving_default", "tensorflow/serving/predict"))
-    raises(lambda: half_plus_two.multi_inference(request), UNIMPLEMENTED, "Unsupported signature")
+    raises(lambda: run_multi_inference(half_plus_two, request), UNIMPLEMENTED, "Unsupported signature")
 
 
 # multi_inference_test.cc:293 TYPED_TEST_P(MultiInferenceTest, ValidSingleSignatureTest)
 def test_multi_inference_valid_single_signature(half_plus_two: Servable) -> None:
-    response = half_plus_two.multi_inference(multi_inference_request(("regress_x_to_y", REGRESS)))
+    response = run_multi_inference(half_plus_two, multi_inference_request(("regress_x_to_y", REGRESS)))
     expected = inference_pb2.MultiInferenceResponse(results=[
         inference_result("regress_x_to_y", regression_result=regression_result([3.0]))])
     assert response == expected
@@ -809,7 +815,7 @@ def test_multi_inference_multiple_valid_regress_signatures(half_plus_two: Servab
     expected = inference_pb2.MultiInferenceResponse(results=[
         inference_result("regress_x_to_y", regression_result=regression_result([3.0])),
         inference_result("regress_x_to_y2", regression_result=regression_result([4.0]))])
-    assert half_plus_two.multi_inference(request) == expected
+    assert run_multi_inference(half_plus_two, request) == expected
 
 
 # multi_inference_test.cc:364 TYPED_TEST_P(MultiInferenceTest, RegressAndClassifySignaturesTest)
@@ -818,7 +824,7 @@ def test_multi_inference_regress_and_classify_signatures(half_plus_two: Servable
     expected = inference_pb2.MultiInferenceResponse(results=[
         inference_result("regress_x_to_y", regression_result=regression_result([3.0])),
         inference_result("classify_x_to_y", classification_result=classification_result([[(None, 3.0)]]))])
-    assert half_plus_two.multi_inference(request) == expected
+    assert run_multi_inference(half_plus_two, request) == expected
 
 
 # =================================================================================== saved_model_warmup(_util)_test.cc
@@ -836,7 +842,7 @@ def _mixed_records() -> list[bytes]:
 
 
 def _runs(servable: Servable) -> int:
-    return int(servable.predict(predict_request("get_runs")).outputs["runs"].int64_val[0])
+    return int(run_predict(servable, predict_request("get_runs")).outputs["runs"].int64_val[0])
 
 
 # saved_model_warmup_test.cc:79 TEST_P(SavedModelBundleWarmupOptionsTest, MixedWarmupData)
@@ -846,7 +852,7 @@ def test_warmup_mixed_warmup_data(warmup_dir: Path) -> None:
     servable = load_servable(warmup_dir, MODEL, VERSION, warm_up=False)
     try:
         assert _runs(servable) == 0
-        assert servable.warm_up() == 40
+        assert warm_up(servable) == 40
         assert _runs(servable) == 40
     finally:
         servable.close()
@@ -875,7 +881,7 @@ def test_warmup_no_or_empty_data_file(warmup_dir: Path, empty_file: bool) -> Non
         tfs_models.write_warmup_records(warmup_dir, [])
     servable = load_servable(warmup_dir, MODEL, VERSION, warm_up=False)
     try:
-        assert servable.warm_up() == 0
+        assert warm_up(servable) == 0
         assert _runs(servable) == 0
     finally:
         servable.close()

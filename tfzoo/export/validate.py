@@ -21,16 +21,11 @@ from tensorflow_serving.apis import predict_pb2
 from tfzoo.export.saved_model import METADATA_FILE, read_meta_graph
 from tfzoo.export.warmup import REFERENCE_FILE, read_logs, read_warmup
 from tfzoo.serving.layout import ASSETS_EXTRA, MAX_WARMUP_RECORDS, WARMUP_FILE
+from tfzoo.serving.loader import load_servable, xla_parts
+from tfzoo.serving.predict import run_predict
 from tfzoo.serving.protocol.status import ServingError
 from tfzoo.serving.protocol.tensor_proto import to_array, to_proto
-from tfzoo.serving.servable import (
-    CLASSIFY_METHOD,
-    PREDICT_METHOD,
-    REGRESS_METHOD,
-    Servable,
-    load_servable,
-    xla_parts,
-)
+from tfzoo.serving.servable import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD, Servable
 
 MAX_ABS_DIFFERENCE = 1e-5
 
@@ -242,7 +237,7 @@ def served_predict(servable: Servable, signature: str, inputs: dict[str, np.ndar
     request.model_spec.signature_name = signature
     for name, value in inputs.items():
         request.inputs[name].CopyFrom(to_proto(value))
-    response = servable.predict(request)
+    response = run_predict(servable, request)
     return {name: to_array(proto, name) for name, proto in response.outputs.items()}
 
 

@@ -4,7 +4,7 @@
     tfzoo serve --model_config_file=models.config --model_config_file_poll_wait_seconds=60 --rest_api_port=8501
 
 It takes tensorflow_model_server's flags with their defaults (gRPC on --port 8500; REST only with
---rest_api_port), loads versions as TF Serving's SavedModelBundle does (`servable.py`: TF1 and TF2 exports,
+--rest_api_port), loads versions as TF Serving's SavedModelBundle does (`loader.py`: TF1 and TF2 exports,
 warm-up replay), answers with its wire formats (`protocol/`), follows base paths every
 --file_system_poll_wait_seconds (a version renamed into place is served without a restart, versions the policy
 no longer asks for are unloaded) and, with --model_config_file_poll_wait_seconds, the config file itself.
