@@ -13,29 +13,25 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from tensorflow_serving.apis import (
-    classification_pb2,
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    inference_pb2,
-    model_pb2,
-    predict_pb2,
-    regression_pb2,
-    status_pb2,
-)
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, inference_pb2,
+                                     model_pb2, predict_pb2, regression_pb2, status_pb2)
 from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
 
 from tfzoo.serving.batching import BatchingOptions, BatchScheduler
+from tfzoo.serving.classify_regress import run_classify, run_regress
 from tfzoo.serving.config import check_model_name, parse_model_config
 from tfzoo.serving.layout import scan_versions
-from tfzoo.serving.options import DEFAULT_MAX_REQUEST_BYTES
+from tfzoo.serving.loader import load_servable
 from tfzoo.serving.metrics import MetricRegistry, ServingMetrics
+from tfzoo.serving.multi_inference import run_multi_inference
+from tfzoo.serving.options import DEFAULT_MAX_REQUEST_BYTES
+from tfzoo.serving.predict import run_predict
 from tfzoo.serving.protocol.status import ServingError, code_from_value, invalid_argument
-from tfzoo.serving.servable import Servable, check_metadata_fields, load_servable
+from tfzoo.serving.servable import Servable, check_metadata_fields
 
 logger = logging.getLogger(__name__)
 
@@ -43,32 +39,26 @@ TENSORFLOW_PLATFORM = "tensorflow"
 _State = get_model_status_pb2.ModelVersionStatus.State
 _OK = grpc.StatusCode.OK.value[0]
 ModelConfigs = Sequence[model_server_config_pb2.ModelConfig]
+_VersionPolicy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
 
 @dataclass(frozen=True)
 class ServingOptions:
-    """How versions are loaded and answered (tensorflow_model_server's flags of the same meaning).
+    """How versions are loaded and answered: tensorflow_model_server's flags of the same meaning."""
 
-    `warm_up`: --enable_model_warmup. `tensor_content`: --enable_serialization_as_tensor_content.
-    `intra_op_threads`/`inter_op_threads`: --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism
-    (0: TensorFlow chooses). `batching`: --enable_batching with its --batching_parameters_file (None: unbatched).
-    `xla`: --xla_cpu_compilation_enabled (a version whose graph needs XLA fails to load without it).
-    `max_request_bytes`: --max_request_bytes, which also bounds what a request's tensors may declare (`limits`).
-    """
-
-    warm_up: bool = True
-    tensor_content: bool = False
-    intra_op_threads: int = 0
-    inter_op_threads: int = 0
-    batching: BatchingOptions | None = None
-    xla: bool = False
+    warm_up: bool = True  # --enable_model_warmup
+    tensor_content: bool = False  # --enable_serialization_as_tensor_content
+    intra_op_threads: int = 0  # --tensorflow_intra_op_parallelism (0: TensorFlow chooses)
+    inter_op_threads: int = 0  # --tensorflow_inter_op_parallelism (0: TensorFlow chooses)
+    batching: BatchingOptions | None = None  # --enable_batching with its --batching_parameters_file (None: unbatched)
+    xla: bool = False  # --xla_cpu_compilation_enabled (a version whose graph needs XLA fails to load without it)
+    # --max_request_bytes, which also bounds what a request's tensors may declare (`limits`)
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 def read_model_config(path: str | os.PathLike[str]) -> list[model_server_config_pb2.ModelConfig]:
     """The model configs of a models.config file (ModelServerConfig text format), checked as TF Serving does."""
-    text = Path(path).read_text(encoding="utf-8")
-    config = parse_model_config(text, source=str(path))
+    config = parse_model_config(Path(path).read_text(encoding="utf-8"), source=str(path))
     models = list(config.model_config_list.config)
     check_model_configs(models)
     return models
@@ -110,10 +100,7 @@ def model_config(name: str, base_path: str | os.PathLike[str]) -> model_server_c
                                                model_platform=TENSORFLOW_PLATFORM)
 
 
-def aspired_versions(
-    policy: file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy,
-    on_disk: Sequence[int],
-) -> set[int]:
+def aspired_versions(policy: _VersionPolicy, on_disk: Sequence[int]) -> set[int]:
     """The versions among `on_disk` that a TF Serving version policy serves (default: the latest one)."""
     choice = policy.WhichOneof("policy_choice")
     if choice == "all":
@@ -124,15 +111,15 @@ def aspired_versions(
     return set(sorted(on_disk)[-newest:])
 
 
+@dataclass(eq=False)
 class _Model:
     """A configured model: its loaded versions and the state of every version it has seen (TF Serving's
     ServableStateMonitor). `available` is replaced, never mutated, so a request keeps the version it resolved
     while a newer one is swapped in; an unloaded Servable's session closes once no request holds it."""
 
-    def __init__(self, config: model_server_config_pb2.ModelConfig):
-        self.config = config
-        self.available: dict[int, Servable] = {}
-        self.states: dict[int, get_model_status_pb2.ModelVersionStatus] = {}
+    config: model_server_config_pb2.ModelConfig
+    available: dict[int, Servable] = field(default_factory=dict)
+    states: dict[int, get_model_status_pb2.ModelVersionStatus] = field(default_factory=dict)
 
 
 class ModelManager:
@@ -168,16 +155,12 @@ class ModelManager:
         """Serve exactly these models from now on (ServerCore::ReloadConfig): new models are loaded before this
         returns, removed ones unloaded, and kept ones follow their new version policy and labels."""
         check_model_configs(configs)
+        names = {config.name for config in configs}
         with self._refresh_lock:
             with self._lock:
-                removed = [model for name, model in self._models.items() if name not in {c.name for c in configs}]
-                for config in configs:
-                    if config.name in self._models:
-                        self._models[config.name].config = config
-                    else:
-                        self._models[config.name] = _Model(config)
-                for model in removed:
-                    del self._models[model.config.name]
+                removed = [self._models.pop(name) for name in list(self._models) if name not in names]
+                for config in configs:  # a kept model keeps its versions; a new one is added after the kept ones
+                    self._models.setdefault(config.name, _Model(config)).config = config
                 models = list(self._models.values())
             for model in removed:
                 logger.info("model %s removed from the config: unloading it", model.config.name)
@@ -212,25 +195,24 @@ class ModelManager:
                 tensor_content: bool | None = None) -> predict_pb2.PredictResponse:
         """PredictionService.Predict; outputs as raw bytes when `tensor_content` (None: as the server's option)."""
         servable = self.resolve(_required_spec(request))
-        if tensor_content is None:
-            tensor_content = self.options.tensor_content
-        return servable.predict(request, tensor_content=tensor_content, timeout_ms=timeout_ms)
+        tensor_content = self.options.tensor_content if tensor_content is None else tensor_content
+        return run_predict(servable, request, tensor_content=tensor_content, timeout_ms=timeout_ms)
 
     def classify(self, request: classification_pb2.ClassificationRequest,
                  timeout_ms: int = 0) -> classification_pb2.ClassificationResponse:
         """PredictionService.Classify."""
-        return self.resolve(_required_spec(request)).classify(request, timeout_ms)
+        return run_classify(self.resolve(_required_spec(request)), request, timeout_ms)
 
     def regress(self, request: regression_pb2.RegressionRequest,
                 timeout_ms: int = 0) -> regression_pb2.RegressionResponse:
         """PredictionService.Regress."""
-        return self.resolve(_required_spec(request)).regress(request, timeout_ms)
+        return run_regress(self.resolve(_required_spec(request)), request, timeout_ms)
 
     def multi_inference(self, request: inference_pb2.MultiInferenceRequest,
                         timeout_ms: int = 0) -> inference_pb2.MultiInferenceResponse:
         """PredictionService.MultiInference: the model is the first task's (an empty spec when there is none)."""
         spec = request.tasks[0].model_spec if request.tasks else model_pb2.ModelSpec()
-        return self.resolve(spec).multi_inference(request, timeout_ms)
+        return run_multi_inference(self.resolve(spec), request, timeout_ms)
 
     def metadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest
                  ) -> get_model_metadata_pb2.GetModelMetadataResponse:
@@ -246,17 +228,16 @@ class ModelManager:
         with self._lock:
             model = self._models.get(spec.name)
             states = dict(model.states) if model else {}
-        response = get_model_status_pb2.GetModelStatusResponse()
         if spec.WhichOneof("version_choice") == "version":
-            version = spec.version.value
-            if version not in states:
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {spec.name}")
-            response.model_version_status.append(states[version])
-            return response
-        if not states:
+            if spec.version.value not in states:
+                raise ServingError(grpc.StatusCode.NOT_FOUND,
+                                   f"Could not find version {spec.version.value} of model {spec.name}")
+            versions = [spec.version.value]
+        elif not states:
             raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
-        response.model_version_status.extend(states[v] for v in sorted(states, reverse=True))
-        return response
+        else:
+            versions = sorted(states, reverse=True)
+        return get_model_status_pb2.GetModelStatusResponse(model_version_status=[states[v] for v in versions])
 
     def resolve(self, spec: model_pb2.ModelSpec) -> Servable:
         """The loaded version a ModelSpec asks for: its version, its label's version, or the latest."""
@@ -319,7 +300,6 @@ class ModelManager:
             self.metrics.set_version_state(model.config.name, version, "AVAILABLE")
         for version in sorted(retired):
             self.metrics.set_version_state(model.config.name, version, "END")
-        for version in sorted(retired):
             logger.info("model %s version %d unloaded", model.config.name, version)
 
     def _set_state(self, model: _Model, version: int, state: int,
@@ -344,6 +324,5 @@ def _load_error(error: Exception) -> tuple[grpc.StatusCode, str]:
 
 def _version_status(version: int, state: int, code: grpc.StatusCode = grpc.StatusCode.OK,
                     message: str = "") -> get_model_status_pb2.ModelVersionStatus:
-    status = get_model_status_pb2.ModelVersionStatus(version=version, state=state)
-    status.status.CopyFrom(status_pb2.StatusProto(error_code=code.value[0], error_message=message))
-    return status
+    status = status_pb2.StatusProto(error_code=code.value[0], error_message=message)
+    return get_model_status_pb2.ModelVersionStatus(version=version, state=state, status=status)
