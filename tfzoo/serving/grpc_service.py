@@ -39,46 +39,35 @@ _MAX_ERROR_MESSAGE = 1024
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
-def _answer_errors(method: _Method) -> _Method:
-    """Turn ServingError into its gRPC status, and any other exception into INTERNAL, for one RPC."""
+def _rpc(record: bool) -> Callable[[_Method], _Method]:
+    """One RPC's wrapper: a ServingError becomes the call's status (its message cut at 1024 characters, as
+    grpc_status_util.cc cuts it), any other exception INTERNAL. With `record`, the call goes into the servicer's
+    metrics under its method name, as prediction_service_impl.cc records Predict, Classify and Regress
+    (request_count for every call, request_latency for an OK one)."""
 
-    @functools.wraps(method)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(self, request, context)
-        except ServingError as error:
-            message = error.message
-            if len(message) > _MAX_ERROR_MESSAGE:
-                message = message[:_MAX_ERROR_MESSAGE] + "...TRUNCATED"
-            context.abort(error.code, message)
-        except Exception as error:  # a bug or an unexpected model failure must cost one request, not the server
-            logger.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {error!r}")
+    def wrap(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+            started = time.monotonic()
+            code = grpc.StatusCode.OK
+            try:
+                return method(self, request, context)
+            except ServingError as error:
+                code, message = error.code, error.message
+                if len(message) > _MAX_ERROR_MESSAGE:
+                    message = message[:_MAX_ERROR_MESSAGE] + "...TRUNCATED"
+            except Exception as error:  # a bug or an unexpected model failure must cost one request, not the server
+                logger.exception("%s failed", method.__name__)
+                code, message = grpc.StatusCode.INTERNAL, f"Internal error: {error!r}"
+            finally:
+                if record:
+                    self._metrics.record_request(request.model_spec.name, method.__name__, "GRPC", code,
+                                                 time.monotonic() - started)
+            context.abort(code, message)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
 
-
-def _recorded(method: _Method) -> _Method:
-    """Record the RPC in the servicer's metrics under its method name, as prediction_service_impl.cc records
-    Predict, Classify and Regress (request_count for every call, request_latency for an OK one)."""
-
-    @functools.wraps(method)
-    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        started = time.monotonic()
-        code = grpc.StatusCode.OK
-        try:
-            return method(self, request, context)
-        except ServingError as error:
-            code = error.code
-            raise
-        except Exception:
-            code = grpc.StatusCode.INTERNAL
-            raise
-        finally:
-            self._metrics.record_request(request.model_spec.name, method.__name__, "GRPC", code,
-                                         time.monotonic() - started)
-
-    return wrapper  # type: ignore[return-value]
+    return wrap
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -88,30 +77,27 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._manager = manager
         self._metrics = manager.metrics
 
-    @_answer_errors
-    @_recorded
+    @_rpc(record=True)
     def Predict(self, request: predict_pb2.PredictRequest,  # noqa: N802 (the gRPC method's name)
                 context: grpc.ServicerContext) -> predict_pb2.PredictResponse:
         return self._manager.predict(request)
 
-    @_answer_errors
-    @_recorded
+    @_rpc(record=True)
     def Classify(self, request: classification_pb2.ClassificationRequest,  # noqa: N802
                  context: grpc.ServicerContext) -> classification_pb2.ClassificationResponse:
         return self._manager.classify(request)
 
-    @_answer_errors
-    @_recorded
+    @_rpc(record=True)
     def Regress(self, request: regression_pb2.RegressionRequest,  # noqa: N802
                 context: grpc.ServicerContext) -> regression_pb2.RegressionResponse:
         return self._manager.regress(request)
 
-    @_answer_errors
+    @_rpc(record=False)
     def MultiInference(self, request: inference_pb2.MultiInferenceRequest,  # noqa: N802
                        context: grpc.ServicerContext) -> inference_pb2.MultiInferenceResponse:
         return self._manager.multi_inference(request)
 
-    @_answer_errors
+    @_rpc(record=False)
     def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest,  # noqa: N802
                          context: grpc.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:
         return self._manager.metadata(request)
@@ -123,12 +109,12 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, manager: ModelManager):
         self._manager = manager
 
-    @_answer_errors
+    @_rpc(record=False)
     def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest,  # noqa: N802
                        context: grpc.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:
         return self._manager.status(request)
 
-    @_answer_errors
+    @_rpc(record=False)
     def HandleReloadConfigRequest(self, request: model_management_pb2.ReloadConfigRequest,  # noqa: N802
                                   context: grpc.ServicerContext) -> model_management_pb2.ReloadConfigResponse:
         if request.config.WhichOneof("config") != "model_config_list":
