@@ -29,16 +29,14 @@ import grpc
 import numpy as np
 
 from tfzoo.serving.protocol import json_arrays
-from tfzoo.serving.protocol.status import (
-    CODE_BY_HTTP_STATUS,
-    ServingError,
-    code_from_value,
-)
+from tfzoo.serving.protocol.status import CODE_BY_HTTP_STATUS, ServingError, code_from_value
 
 # Metadata and predict over REST take JSON and numpy only. Every TensorFlow and TF Serving proto module imports
 # all of TensorFlow (seconds), so the gRPC transport, status, classify and regress import them when they run.
 if TYPE_CHECKING:
     from tensorflow_serving.apis import get_model_status_pb2, input_pb2, model_pb2
+
+    from tfzoo.serving.protocol.examples import Features  # one tf.Example: {feature: value or list of values}
 
 Protocol = Literal["rest", "grpc"]
 
@@ -148,16 +146,8 @@ class Client:
     per (model, version, label) and kept for the client's life: make a new client to see a changed signature.
     """
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        *,
-        protocol: Protocol = "rest",
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-        backoff: float = DEFAULT_BACKOFF,
-    ):
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, *, protocol: Protocol = "rest",
+                 timeout: float = DEFAULT_TIMEOUT, retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF):
         if protocol not in ("rest", "grpc"):
             raise ValueError(f"protocol must be 'rest' or 'grpc', got {protocol!r}")
         if timeout <= 0 or retries < 0 or backoff < 0:
@@ -172,15 +162,8 @@ class Client:
         self._signatures: dict[tuple[str, int | None, str | None], dict[str, Signature]] = {}
 
     @classmethod
-    def from_address(
-        cls,
-        address: str,
-        *,
-        protocol: Protocol = "rest",
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-        backoff: float = DEFAULT_BACKOFF,
-    ) -> Client:
+    def from_address(cls, address: str, *, protocol: Protocol = "rest", timeout: float = DEFAULT_TIMEOUT,
+                     retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF) -> Client:
         """A client for "HOST:PORT", or "HOST" on the protocol's default port ("[::1]:8500" for IPv6)."""
         try:
             parts = urllib.parse.urlsplit(f"//{address}")
@@ -205,25 +188,12 @@ class Client:
 
         spec = _model_spec(model, version, label)
         response = self._retrying(lambda: self._transport.status(spec))
-        return [
-            VersionStatus(
-                version=status.version,
-                state=get_model_status_pb2.ModelVersionStatus.State.Name(status.state),
-                error_code=code_from_value(status.status.error_code),
-                error_message=status.status.error_message,
-            )
-            for status in response.model_version_status
-        ]
+        state_name = get_model_status_pb2.ModelVersionStatus.State.Name
+        return [VersionStatus(status.version, state_name(status.state), code_from_value(status.status.error_code),
+                              status.status.error_message) for status in response.model_version_status]
 
-    def predict(
-        self,
-        model: str,
-        inputs: Mapping[str, Any] | Any,
-        *,
-        signature: str = DEFAULT_SIGNATURE,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> dict[str, np.ndarray]:
+    def predict(self, model: str, inputs: Mapping[str, Any] | Any, *, signature: str = DEFAULT_SIGNATURE,
+                version: int | None = None, label: str | None = None) -> dict[str, np.ndarray]:
         """Run a signature of a model on a batch of inputs; returns its outputs by name.
 
         `inputs` maps input names to array-likes (nested lists, numpy arrays; str or bytes for string inputs).
@@ -243,16 +213,9 @@ class Client:
         spec = _model_spec(model, version, label, signature)
         return self._retrying(lambda: self._transport.predict(spec, arrays, expected.outputs))
 
-    def classify(
-        self,
-        model: str,
-        examples: Sequence[Mapping[str, Any]],
-        *,
-        context: Mapping[str, Any] | None = None,
-        signature: str = DEFAULT_SIGNATURE,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> list[list[tuple[str, float]]]:
+    def classify(self, model: str, examples: Sequence[Features], *, context: Features | None = None,
+                 signature: str = DEFAULT_SIGNATURE, version: int | None = None,
+                 label: str | None = None) -> list[list[tuple[str, float]]]:
         """Classify tf.Examples given as {feature: value or list of values} (TF Serving's Classify, `:classify`).
 
         `context` holds features shared by every example. Returns, per example, its (class label, score) pairs;
@@ -261,16 +224,8 @@ class Client:
         spec = _model_spec(model, version, label, signature)
         return self._retrying(lambda: self._transport.classify(spec, examples, context))
 
-    def regress(
-        self,
-        model: str,
-        examples: Sequence[Mapping[str, Any]],
-        *,
-        context: Mapping[str, Any] | None = None,
-        signature: str = DEFAULT_SIGNATURE,
-        version: int | None = None,
-        label: str | None = None,
-    ) -> np.ndarray:
+    def regress(self, model: str, examples: Sequence[Features], *, context: Features | None = None,
+                signature: str = DEFAULT_SIGNATURE, version: int | None = None, label: str | None = None) -> np.ndarray:
         """Regress tf.Examples (TF Serving's Regress, `:regress`): one float32 value per example."""
         spec = _model_spec(model, version, label, signature)
         return self._retrying(lambda: self._transport.regress(spec, examples, context))
@@ -282,9 +237,8 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.close()
 
     def _retrying(self, call: Callable[[], _T]) -> _T:
@@ -319,9 +273,8 @@ class _Rest:
         from google.protobuf import json_format
         from tensorflow_serving.apis import get_model_status_pb2
 
-        return json_format.ParseDict(
-            self._call(_rest_path(spec)), get_model_status_pb2.GetModelStatusResponse(), ignore_unknown_fields=True
-        )
+        response = get_model_status_pb2.GetModelStatusResponse()
+        return json_format.ParseDict(self._call(_rest_path(spec)), response, ignore_unknown_fields=True)
 
     def predict(self, spec: ModelSpec, inputs: Mapping[str, np.ndarray],
                 outputs: Mapping[str, TensorInfo]) -> dict[str, np.ndarray]:
@@ -334,13 +287,12 @@ class _Rest:
         except ServingError as error:
             raise ServerError(grpc.StatusCode.UNKNOWN, f"unreadable :predict answer: {error.message}") from None
 
-    def classify(self, spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
-                 context: Mapping[str, Any] | None) -> list[list[tuple[str, float]]]:
+    def classify(self, spec: ModelSpec, examples: Sequence[Features],
+                 context: Features | None) -> list[list[tuple[str, float]]]:
         results = self._call(_rest_path(spec) + ":classify", _examples_body(spec, examples, context))["results"]
         return [[(str(label), float(score)) for label, score in classes] for classes in results]
 
-    def regress(self, spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
-                context: Mapping[str, Any] | None) -> np.ndarray:
+    def regress(self, spec: ModelSpec, examples: Sequence[Features], context: Features | None) -> np.ndarray:
         results = self._call(_rest_path(spec) + ":regress", _examples_body(spec, examples, context))["results"]
         return np.asarray(results, dtype=np.float32)
 
@@ -350,12 +302,8 @@ class _Rest:
     def _call(self, path: str, body: str | None = None, parse: bool = True) -> Any:
         """GET (no body) or POST the JSON text `body`; the answer parsed, or as bytes with parse=False."""
         url = self._url + path
-        request = urllib.request.Request(
-            url,
-            data=None if body is None else body.encode("utf-8"),
-            headers={"Content-Type": "application/json"},
-            method="GET" if body is None else "POST",
-        )
+        data = None if body is None else body.encode("utf-8")
+        request = urllib.request.Request(url, data, {"Content-Type": "application/json"})  # POST when data is set
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 answer = response.read()
@@ -365,15 +313,12 @@ class _Rest:
         except OSError as error:  # URLError is one too, with the socket's error as its reason
             reason = getattr(error, "reason", error)
             if isinstance(reason, TimeoutError):
-                raise ServerError(
-                    grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer from {url} within {self._timeout} s"
-                ) from None
+                message = f"no answer from {url} within {self._timeout} s"
+                raise ServerError(grpc.StatusCode.DEADLINE_EXCEEDED, message) from None
             raise ServerError(grpc.StatusCode.UNAVAILABLE, f"cannot reach {url}: {reason}") from None
-        except (http.client.HTTPException, ValueError) as error:
-            raise ServerError(  # repr: what a gRPC port answers is binary
-                grpc.StatusCode.UNKNOWN,
-                f"{url} did not answer with TF Serving's JSON (is it the REST port?): {error!r:.200}",
-            ) from None
+        except (http.client.HTTPException, ValueError) as error:  # repr: what a gRPC port answers is binary
+            message = f"{url} did not answer with TF Serving's JSON (is it the REST port?): {error!r:.200}"
+            raise ServerError(grpc.StatusCode.UNKNOWN, message) from None
 
 
 def _rest_path(spec: ModelSpec) -> str:
@@ -385,8 +330,7 @@ def _rest_path(spec: ModelSpec) -> str:
     return path
 
 
-def _examples_body(spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
-                   context: Mapping[str, Any] | None) -> str:
+def _examples_body(spec: ModelSpec, examples: Sequence[Features], context: Features | None) -> str:
     """A :classify/:regress body; the server types each feature from its JSON values as to_example() does."""
     from tfzoo.serving.protocol import examples as example_protos
 
@@ -416,6 +360,8 @@ class _Grpc:
     """TF Serving's gRPC PredictionService and ModelService on one channel."""
 
     def __init__(self, address: str, timeout: float, backoff: float):
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
         self._address = address
         self._timeout = timeout
         options = [
@@ -425,11 +371,6 @@ class _Grpc:
             # channel that tried again meanwhile, and so finds a server that came up.
             ("grpc.initial_reconnect_backoff_ms", max(1, round(backoff * 500))),
         ]
-        from tensorflow_serving.apis import (
-            model_service_pb2_grpc,
-            prediction_service_pb2_grpc,
-        )
-
         self._channel = grpc.insecure_channel(address, options=options)
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
@@ -467,16 +408,16 @@ class _Grpc:
         except ServingError as error:
             raise ServerError(grpc.StatusCode.UNKNOWN, f"unreadable Predict answer: {error.message}") from None
 
-    def classify(self, spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
-                 context: Mapping[str, Any] | None) -> list[list[tuple[str, float]]]:
+    def classify(self, spec: ModelSpec, examples: Sequence[Features],
+                 context: Features | None) -> list[list[tuple[str, float]]]:
         from tensorflow_serving.apis import classification_pb2
 
-        request = classification_pb2.ClassificationRequest(model_spec=_spec_proto(spec), input=_input(examples, context))
+        request = classification_pb2.ClassificationRequest(model_spec=_spec_proto(spec),
+                                                           input=_input(examples, context))
         response = self._call(self._predictions.Classify, request)
         return [[(c.label, c.score) for c in classes.classes] for classes in response.result.classifications]
 
-    def regress(self, spec: ModelSpec, examples: Sequence[Mapping[str, Any]],
-                context: Mapping[str, Any] | None) -> np.ndarray:
+    def regress(self, spec: ModelSpec, examples: Sequence[Features], context: Features | None) -> np.ndarray:
         from tensorflow_serving.apis import regression_pb2
 
         request = regression_pb2.RegressionRequest(model_spec=_spec_proto(spec), input=_input(examples, context))
@@ -500,7 +441,7 @@ class _Grpc:
 
 # ------------------------------------------------------------------------------- shared by both protocols
 
-def _input(examples: Sequence[Mapping[str, Any]], context: Mapping[str, Any] | None) -> input_pb2.Input:
+def _input(examples: Sequence[Features], context: Features | None) -> input_pb2.Input:
     from tfzoo.serving.protocol import examples as example_protos
 
     try:
@@ -542,23 +483,22 @@ def _signatures(signature_map: Mapping[str, Any]) -> dict[str, Signature]:
     does not handle."""
     signatures = {}
     for key, signature in sorted(signature_map.get("signature_def", {}).items()):
-        tensors = [*signature.get("inputs", {}).values(), *signature.get("outputs", {}).values()]
-        if all(info.get("dtype") in _DTYPES for info in tensors):
-            signatures[key] = Signature(
-                inputs={name: _tensor_info(info) for name, info in sorted(signature.get("inputs", {}).items())},
-                outputs={name: _tensor_info(info) for name, info in sorted(signature.get("outputs", {}).items())},
-                optional=frozenset(signature.get("defaults", {})),
-                defaults=signature.get("defaults", {}),
-            )
+        inputs, outputs = signature.get("inputs", {}), signature.get("outputs", {})
+        defaults = signature.get("defaults", {})
+        if all(info.get("dtype") in _DTYPES for info in [*inputs.values(), *outputs.values()]):
+            signatures[key] = Signature(inputs={name: _tensor_info(info) for name, info in sorted(inputs.items())},
+                                        outputs={name: _tensor_info(info) for name, info in sorted(outputs.items())},
+                                        optional=frozenset(defaults), defaults=defaults)
     return signatures
 
 
 def _tensor_info(info: Mapping[str, Any]) -> TensorInfo:
+    dtype = np.dtype(_DTYPES[info["dtype"]])
     shape = info.get("tensor_shape", {})
     if shape.get("unknown_rank"):
-        return TensorInfo(np.dtype(_DTYPES[info["dtype"]]), None)
-    dims = tuple(int(dim.get("size", 0)) for dim in shape.get("dim", []))  # int64 sizes are JSON strings
-    return TensorInfo(np.dtype(_DTYPES[info["dtype"]]), tuple(None if size < 0 else size for size in dims))
+        return TensorInfo(dtype, None)
+    sizes = (int(dim.get("size", 0)) for dim in shape.get("dim", []))  # int64 sizes are JSON strings
+    return TensorInfo(dtype, tuple(None if size < 0 else size for size in sizes))
 
 
 def _default_array(name: str, tensor: Mapping[str, Any]) -> np.ndarray:
@@ -583,24 +523,15 @@ def _checked_inputs(signature: Signature, key: str, inputs: Mapping[str, Any] | 
             )
         inputs = {candidates[0]: inputs}
     unknown = [name for name in inputs if name not in signature.inputs]
-    if unknown:
-        raise InvalidInputError(
-            f"unknown input(s) {', '.join(map(repr, unknown))}; signature {key!r} has inputs "
-            f"{_describe_inputs(signature)}"
-        )
     missing = [name for name in signature.inputs if name not in inputs and name not in signature.optional]
-    if missing:
-        raise InvalidInputError(
-            f"missing input(s) {', '.join(map(repr, missing))}; signature {key!r} has inputs "
-            f"{_describe_inputs(signature)}"
-        )
+    for problem, names in (("unknown", unknown), ("missing", missing)):
+        if names:
+            raise InvalidInputError(f"{problem} input(s) {', '.join(map(repr, names))}; signature {key!r} has "
+                                    f"inputs {_describe_inputs(signature)}")
     arrays = {name: _checked_array(name, value, signature.inputs[name]) for name, value in inputs.items()}
     # A first dimension of any size is the batch; the server answers every example of it, so it must agree.
-    batch_sizes = {
-        name: array.shape[0]
-        for name, array in arrays.items()
-        if signature.inputs[name].shape and signature.inputs[name].shape[0] is None
-    }
+    batch_sizes = {name: array.shape[0] for name, array in arrays.items()
+                   if signature.inputs[name].shape and signature.inputs[name].shape[0] is None}
     if len(set(batch_sizes.values())) > 1:
         sizes = ", ".join(f"{name!r}: {size}" for name, size in batch_sizes.items())
         raise InvalidInputError(f"the inputs' batch sizes (first dimensions) differ: {sizes}")
@@ -615,33 +546,31 @@ def _checked_array(name: str, value: Any, info: TensorInfo) -> np.ndarray:
         try:
             given = np.asarray(value)
         except ValueError:
-            raise InvalidInputError(
-                f"input {name!r} is not a dense tensor: its nested lists must have equal lengths at each depth"
-            ) from None
+            raise InvalidInputError(f"input {name!r} is not a dense tensor: its nested lists must have equal lengths "
+                                    "at each depth") from None
         array = _converted(name, given, dtype)
     else:
         raise InvalidInputError(f"input {name!r} is {dtype.name}, which this client does not send")
     expected = info.shape
-    if expected is not None and (
-        array.ndim != len(expected) or any(e is not None and e != n for e, n in zip(expected, array.shape))
-    ):
+    if expected is not None and (array.ndim != len(expected)
+                                 or any(e is not None and e != n for e, n in zip(expected, array.shape))):
         one_example = array.ndim == len(expected) - 1
         hint = "; a single example still needs the batch dimension: [example]" if one_example else ""
-        raise InvalidInputError(
-            f"input {name!r} has shape {array.shape} but the signature expects {expected} (None: any size){hint}"
-        )
+        raise InvalidInputError(f"input {name!r} has shape {array.shape} but the signature expects {expected} "
+                                f"(None: any size){hint}")
     return array
 
 
 def _as_bytes_array(name: str, value: Any) -> np.ndarray:
-    # An object array keeps bytes whole; numpy's fixed-width bytes would drop trailing NUL bytes.
+    """`value` as an object array of bytes (str as UTF-8). An object array keeps bytes whole; numpy's fixed-width
+    bytes would drop trailing NUL bytes."""
     array = np.array(value, dtype=object)
     for item in array.flat:
         if not isinstance(item, (str, bytes)):
-            raise InvalidInputError(
-                f"input {name!r} expects strings (str or bytes), got {type(item).__name__} {item!r:.60}"
-            )
-    return _bytes_array(array)
+            raise InvalidInputError(f"input {name!r} expects strings (str or bytes), got {type(item).__name__} "
+                                    f"{item!r:.60}")
+    encode = np.vectorize(lambda item: item.encode("utf-8") if isinstance(item, str) else item, otypes=[object])
+    return encode(array) if array.size else array
 
 
 def _converted(name: str, given: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -677,15 +606,6 @@ def _describe(array: np.ndarray) -> str:
 
 
 def _describe_inputs(signature: Signature) -> str:
-    return ", ".join(
-        f"{name!r} ({'string' if info.dtype == object else info.dtype.name} {info.shape}"
-        f"{', optional' if name in signature.optional else ''})"
-        for name, info in signature.inputs.items()
-    )
-
-
-def _bytes_array(array: np.ndarray) -> np.ndarray:
-    """An object array of strings with every item as bytes (str as UTF-8)."""
-    encode = np.vectorize(lambda item: item.encode("utf-8") if isinstance(item, str) else item, otypes=[object])
-    return encode(array) if array.size else array
-
+    return ", ".join(f"{name!r} ({'string' if info.dtype == object else info.dtype.name} {info.shape}"
+                     f"{', optional' if name in signature.optional else ''})"
+                     for name, info in signature.inputs.items())

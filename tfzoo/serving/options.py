@@ -53,7 +53,7 @@ class ServerOptions:
         if self.batching_parameters_file and not self.enable_batching:
             raise ValueError("server_options.batching_parameters_file is set without setting "
                              "server_options.enable_batching to true.")
-        if self.rest_api_port is not None and self.rest_api_port == self.port and self.port != 0:
+        if self.port != 0 and self.rest_api_port == self.port:  # None (no REST API) never equals a port
             raise ValueError(f"--rest_api_port must be different from --port (both are {self.port})")
         for name in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
             path = getattr(self, name)

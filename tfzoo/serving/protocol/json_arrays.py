@@ -20,7 +20,6 @@ import numpy as np
 
 from tfzoo.serving.protocol.status import invalid_argument
 
-_BYTES_SUFFIX = "_bytes"  # tensors named so are written as {"b64": ...} (json_tensor.cc)
 _DEBUG_STRING_LENGTH = 256  # TF Serving cuts the JSON it quotes in errors at 256 bytes (kMaxJsonDebugStringBytes)
 
 
@@ -37,9 +36,12 @@ _DECODER = json.JSONDecoder()
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
-def parse(text: str) -> Any:
-    """The JSON value `text` starts with (after a UTF-8 byte order mark; what follows the value is ignored, as TF
-    Serving's kParseStopWhenDoneFlag does). INVALID_ARGUMENT "JSON Parse error: ..." when there is none."""
+def parse(body: str | bytes) -> Any:
+    """The JSON value `body` starts with (after a UTF-8 byte order mark; what follows the value is ignored, as TF
+    Serving's kParseStopWhenDoneFlag does). INVALID_ARGUMENT "JSON Parse error: ..." when there is none. TF Serving
+    takes a string's bytes as they are: bytes that are not UTF-8 are kept, as lone surrogates (`utf8` gives them
+    back)."""
+    text = body if isinstance(body, str) else bytes(body).decode("utf-8", "surrogateescape")
     start = _WHITESPACE.match(text, 1 if text.startswith("\ufeff") else 0).end()
     if start == len(text):
         raise invalid_argument("JSON Parse error: The document is empty")
@@ -112,8 +114,7 @@ def _read_key(text: str, pos: int, keys: list[str]) -> int:
 def arrays_from_json_outputs(body: str | bytes, dtypes: Mapping[str, np.dtype]) -> dict[str, np.ndarray]:
     """The "outputs" of a columnar REST predict answer as arrays of the signature's output `dtypes` (object for
     strings, held as bytes; {"b64": ...} decoded). {"error": message} raises ServingError(INVALID_ARGUMENT)."""
-    # TF Serving writes a string's bytes as they are, UTF-8 or not: kept as lone surrogates, given back by utf8().
-    doc = parse(bytes(body).decode("utf-8", "surrogateescape") if not isinstance(body, str) else body)
+    doc = parse(body)
     if not isinstance(doc, dict):
         raise invalid_argument("the answer is not a JSON object")
     if "error" in doc:
@@ -125,8 +126,7 @@ def arrays_from_json_outputs(body: str | bytes, dtypes: Mapping[str, np.dtype]) 
         outputs = {next(iter(dtypes)): outputs}  # one output is written as its value alone
     if not isinstance(outputs, dict):
         raise invalid_argument("'outputs' is not an object of named outputs")
-    unknown = set(outputs) - set(dtypes)
-    if unknown:
+    if unknown := set(outputs) - set(dtypes):
         raise invalid_argument(f"unknown output(s) {', '.join(sorted(unknown))}")
     return {name: _array(name, value, dtypes[name]) for name, value in outputs.items()}
 
@@ -137,21 +137,19 @@ def _array(name: str, value: Any, dtype: np.dtype) -> np.ndarray:
             return np.asarray(value, dtype=dtype)
         except (TypeError, ValueError) as error:
             raise invalid_argument(f"output {name!r} is not a dense {dtype} tensor: {error}") from None
+
+    def string(item: Any) -> bytes:
+        if isinstance(item, str):
+            return utf8(item)
+        if not is_b64(item):
+            raise invalid_argument(f"output {name!r} holds {type(item).__name__} where strings were expected")
+        decoded = b64_bytes(item["b64"])
+        if decoded is None:
+            raise invalid_argument(f"output {name!r} holds invalid base64")
+        return decoded
+
     array = np.array(value, dtype=object)
-    if array.size:
-        array = np.vectorize(lambda item: _string(name, item), otypes=[object])(array)
-    return array
-
-
-def _string(name: str, item: Any) -> bytes:
-    if isinstance(item, str):
-        return utf8(item)
-    if not is_b64(item):
-        raise invalid_argument(f"output {name!r} holds {type(item).__name__} where strings were expected")
-    decoded = b64_bytes(item["b64"])
-    if decoded is None:
-        raise invalid_argument(f"output {name!r} holds invalid base64")
-    return decoded
+    return np.vectorize(string, otypes=[object])(array) if array.size else array
 
 
 def is_b64(value: Any) -> bool:
@@ -221,8 +219,8 @@ def debug_string(value: Any) -> str:
     for piece in _pieces(value, 0, True, _debug_token):
         text += piece
         if len(text) >= _DEBUG_STRING_LENGTH:
-            return text[:_DEBUG_STRING_LENGTH]
-    return text
+            break
+    return text[:_DEBUG_STRING_LENGTH]
 
 
 def _debug_token(value: Any) -> str:
@@ -250,17 +248,15 @@ def _pieces(value: Any, level: int, single: bool, token: Callable[[Any], str] | 
         yield value if token is None else token(value)
     elif not value:
         yield "[]"
-    elif _CONTAINERS.isdisjoint(map(type, value)):  # a list of scalars: one piece
-        tokens = value if token is None else list(map(token, value))
-        yield ("[" + ", ".join(tokens) + "]" if single else
-               "[" + indent + ("," + indent).join(tokens) + indent[:-4] + "]")
     else:
-        separator = "[" if single else "[" + indent
-        for item in value:
-            yield separator
-            yield from _pieces(item, level + 1, single, token)
-            separator = ", " if single else "," + indent
-        yield "]" if single else indent[:-4] + "]"
+        start, separator, end = ("[", ", ", "]") if single else ("[" + indent, "," + indent, indent[:-4] + "]")
+        if _CONTAINERS.isdisjoint(map(type, value)):  # a list of scalars: one piece
+            yield start + separator.join(value if token is None else map(token, value)) + end
+        else:
+            for index, item in enumerate(value):
+                yield separator if index else start
+                yield from _pieces(item, level + 1, single, token)
+            yield end
 
 
 def decimal_tokens(values: np.ndarray) -> list[str]:
@@ -340,7 +336,7 @@ def _tensor_doc(name: str, array: np.ndarray, invalid_utf8_as_b64: bool) -> Any:
     elif kind == "b":
         tokens = ["true" if v else "false" for v in flat.tolist()]
     else:
-        as_b64 = name.endswith(_BYTES_SUFFIX)
+        as_b64 = name.endswith("_bytes")  # json_tensor.cc writes the strings of tensors named so as {"b64": ...}
         tokens = [_string_token(v, as_b64, invalid_utf8_as_b64) for v in flat.tolist()]
     return np.array(tokens, dtype=object).reshape(array.shape).tolist()
 

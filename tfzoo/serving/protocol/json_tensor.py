@@ -17,19 +17,8 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2, regression_pb2
 
-from tfzoo.serving.protocol.json_arrays import (
-    RequestFormat,
-    Rows,
-    b64_bytes,
-    debug_string,
-    decimal_tokens,
-    is_b64,
-    json_from_output_arrays,
-    parse,
-    pretty,
-    quote,
-    utf8,
-)
+from tfzoo.serving.protocol import json_arrays
+from tfzoo.serving.protocol.json_arrays import RequestFormat, debug_string, is_b64, utf8
 from tfzoo.serving.protocol.status import ServingError, invalid_argument
 from tfzoo.serving.protocol.tensor_proto import NUMPY_TYPES, shape_proto, to_array, to_proto
 
@@ -45,7 +34,10 @@ def fill_predict_request(body: str | bytes, input_infos: Callable[[str], Infos],
     Raises ServingError (TF Serving's code and message) for a body that does not fit.
     """
     doc = _document(body, request)
-    whole = not _may_hold_bools(body)
+    # numpy would take a boolean for 1 or 0 in a numeric array (`_whole_tensor`), where TF Serving refuses it:
+    # without the words true and false anywhere in the body, there is none.
+    words = ("true", "false") if isinstance(body, str) else (b"true", b"false")
+    whole = not any(word in body for word in words)
     signature = request.model_spec.signature_name
     infos = input_infos(signature)
     if not infos:
@@ -92,7 +84,7 @@ fill_classification_request = fill_regression_request = fill_examples_request  #
 def _document(body: str | bytes, request: Any) -> dict:
     """ParseJson and FillSignature: the body's top-level object; its optional "signature_name" into `request`.
     Of a key given twice, the last value counts (a dict; rapidjson's lookups took the first)."""
-    doc = parse(body if isinstance(body, str) else bytes(body).decode("utf-8", "surrogateescape"))
+    doc = json_arrays.parse(body)
     if type(doc) is not dict:
         raise invalid_argument(f"JSON Value: {debug_string(doc)} Is not object")
     if "signature_name" in doc:
@@ -113,16 +105,6 @@ def _json_type(value: Any) -> str:
     return {list: "Array", dict: "Object", str: "String"}.get(type(value), "Number")
 
 
-def _types_within(*types: type) -> Callable[[list], bool]:
-    allowed = frozenset(types)
-    return lambda items: set(map(type, items)) <= allowed  # C-speed check of a whole list
-
-
-def _ints_within(low: int, high: int) -> Callable[[list], bool]:
-    # Python ints are unbounded where rapidjson makes integers beyond int64/uint64 doubles: both fail the range.
-    return lambda items: set(map(type, items)) <= {int} and (not items or (low <= min(items) and max(items) <= high))
-
-
 def _doubles(values: list | np.ndarray) -> np.ndarray:
     try:
         return np.asarray(values, dtype=np.float64)
@@ -130,30 +112,36 @@ def _doubles(values: list | np.ndarray) -> np.ndarray:
         raise invalid_argument("JSON Parse error: Number too big to be stored in double.") from None
 
 
-def _float32_array(values: list | np.ndarray) -> np.ndarray:
+def _float32(values: list | np.ndarray) -> np.ndarray:
     """rapidjson's GetFloat: the double, rounded to float (out of range: +-inf, as the C++ cast gives)."""
     with np.errstate(over="ignore", under="ignore"):
         return _doubles(values).astype(np.float32)
 
 
-def _float32(values: list) -> list[float]:
-    return _float32_array(values).tolist()
-
-
 _INT32_RANGE, _INT64_RANGE = (-2**31, 2**31 - 1), (-2**63, 2**63 - 1)
-_INT32 = ("int_val", _ints_within(*_INT32_RANGE), None)  # TF Serving checks int32 range for all of these
-# dtype: (its typed field, whether a list of JSON values all fit it, the field's values for them when not the same)
-_KINDS: dict[int, tuple[str, Callable[[list], bool], Callable[[list], list] | None]] = {
-    types_pb2.DT_FLOAT: ("float_val", _types_within(int, float), _float32),
-    types_pb2.DT_DOUBLE: ("double_val", _types_within(int, float), lambda values: _doubles(values).tolist()),
+_INT32 = ("int_val", {int}, _INT32_RANGE, None)  # TF Serving checks int32 range for all of these
+# dtype: (its typed field, the types of the JSON values it takes, the range of their integers, the field's values
+# for them when not the same)
+_KINDS: dict[int, tuple[str, set[type], tuple[int, int] | None, Callable[[list], list] | None]] = {
+    types_pb2.DT_FLOAT: ("float_val", {int, float}, None, lambda values: _float32(values).tolist()),
+    types_pb2.DT_DOUBLE: ("double_val", {int, float}, None, lambda values: _doubles(values).tolist()),
     types_pb2.DT_INT32: _INT32, types_pb2.DT_INT16: _INT32, types_pb2.DT_INT8: _INT32, types_pb2.DT_UINT8: _INT32,
-    types_pb2.DT_STRING: ("string_val", _types_within(str),  # b64 values come decoded, as bytes
+    types_pb2.DT_STRING: ("string_val", {str}, None,  # b64 values come decoded, as bytes
                           lambda values: [v if type(v) is bytes else utf8(v) for v in values]),
-    types_pb2.DT_INT64: ("int64_val", _ints_within(*_INT64_RANGE), None),
-    types_pb2.DT_BOOL: ("bool_val", _types_within(bool), None),
-    types_pb2.DT_UINT32: ("uint32_val", _ints_within(0, 2**32 - 1), None),
-    types_pb2.DT_UINT64: ("uint64_val", _ints_within(0, 2**64 - 1), None),
+    types_pb2.DT_INT64: ("int64_val", {int}, _INT64_RANGE, None),
+    types_pb2.DT_BOOL: ("bool_val", {bool}, None, None),
+    types_pb2.DT_UINT32: ("uint32_val", {int}, (0, 2**32 - 1), None),
+    types_pb2.DT_UINT64: ("uint64_val", {int}, (0, 2**64 - 1), None),
 }
+
+
+def _fits(items: list, dtype: int) -> bool:
+    """Whether JSON values all fit `dtype`, one of `_KINDS`: checked at C speed. (Python ints are unbounded where
+    rapidjson makes integers beyond int64/uint64 doubles: both fail the range.)"""
+    _, types, bounds, _ = _KINDS[dtype]
+    if not set(map(type, items)) <= types:
+        return False
+    return not bounds or not items or bounds[0] <= min(items) and max(items) <= bounds[1]
 
 
 def _dtype_name(dtype: int) -> str:
@@ -169,7 +157,7 @@ def _leaf(value: Any, dtype: int) -> Any:
     elif dtype not in _KINDS:
         raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
                            f"Conversion of JSON Value: {debug_string(value)} to type: {_dtype_name(dtype)}")
-    elif _KINDS[dtype][1]([value]):
+    elif _fits([value], dtype):
         return value
     raise invalid_argument(f"JSON Value: {debug_string(value)} Type: {_json_type(value)} "
                            f"is not of expected type: {_dtype_name(dtype)}")
@@ -179,31 +167,19 @@ def _decode_b64(value: Any) -> bytes:
     """JsonDecodeBase64Object: the bytes of a {"b64": ...} object."""
     if not is_b64(value):
         raise invalid_argument(f"JSON Value: {debug_string(value)} not formatted correctly for base64 data")
-    decoded = b64_bytes(value["b64"])
+    decoded = json_arrays.b64_bytes(value["b64"])
     if decoded is None:
         raise invalid_argument("Unable to base64 decode")
     return decoded
-
-
-def _may_hold_bools(body: str | bytes) -> bool:
-    """Whether a JSON body may hold a boolean: numpy would take one for 1 or 0 in a numeric array (`_whole_tensor`),
-    where TF Serving refuses it; without the words true and false anywhere, there is none."""
-    words = ("true", "false") if isinstance(body, str) else (b"true", b"false")
-    return any(word in body for word in words)
-
-
-# dtype: the range its JSON integers must be in (None: a float type, which takes any number)
-_WHOLE_RANGES = {types_pb2.DT_FLOAT: None, types_pb2.DT_DOUBLE: None, types_pb2.DT_INT32: _INT32_RANGE,
-                 types_pb2.DT_INT64: _INT64_RANGE}
 
 
 def _whole_tensor(value: Any, dtype: int) -> tensor_pb2.TensorProto | None:
     """A regular, non-empty, boolean-free nested list of numbers (an image, a batch of rows) converted by numpy in
     one call, in a fraction of `_tensor`'s time per value; None for anything else (ragged, mixed, strings, out of
     range, another dtype), which `_tensor` then walks, to accept it or to fail with TF Serving's message."""
-    if dtype not in _WHOLE_RANGES:
+    if dtype not in (types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_INT64):
         return None
-    bounds = _WHOLE_RANGES[dtype]
+    bounds = _KINDS[dtype][2]  # None for the float types, which take any number
     try:
         array = np.asarray(value)
     except (ValueError, OverflowError):  # ragged, or an integer beyond any numpy type
@@ -212,7 +188,7 @@ def _whole_tensor(value: Any, dtype: int) -> tensor_pb2.TensorProto | None:
         return None
     if bounds is not None and not (bounds[0] <= array.min() and array.max() <= bounds[1]):
         return None
-    array = _float32_array(array) if dtype == types_pb2.DT_FLOAT else array.astype(NUMPY_TYPES[dtype])
+    array = _float32(array) if dtype == types_pb2.DT_FLOAT else array.astype(NUMPY_TYPES[dtype])
     return to_proto(array)  # in the typed field, as FillTensorProto writes it
 
 
@@ -241,16 +217,11 @@ def _tensor(value: Any, dtype: int) -> tuple[tuple[int, ...], list]:
             elif len(item) != shape[level]:
                 raise invalid_argument(f"Encountered list at unexpected size: {len(item)} at level: {level} "
                                        f"expected size: {shape[level]}")
-            elif level + 1 < rank:
+            elif level + 1 == rank and dtype in _KINDS and _fits(item, dtype):
+                out.extend(item)  # a list of scalars that all fit: in one step
+            else:
                 stack.append((iter(item), level + 1))
                 break
-            elif dtype in _KINDS and _KINDS[dtype][1](item):
-                out.extend(item)
-            else:
-                for leaf in item:
-                    if type(leaf) is list:
-                        raise invalid_argument(f"Encountered list at unexpected level: {rank} expected < {rank}")
-                    out.append(_leaf(leaf, dtype))
         else:
             stack.pop()
     return tuple(shape), out
@@ -260,7 +231,7 @@ def _tensor_proto(dtype: int, shape: tuple[int, ...], values: list) -> tensor_pb
     """A TensorProto with `values` (accepted JSON values) in the dtype's typed field."""
     tensor = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=shape_proto(shape))
     if values:  # values of a dtype without a kind never get here (_leaf rejects them)
-        field, _, encode = _KINDS[dtype]
+        field, _, _, encode = _KINDS[dtype]
         getattr(tensor, field).extend(encode(values) if encode else values)
     return tensor
 
@@ -277,33 +248,27 @@ def _tensors_from_rows(rows: list, infos: Infos, whole: bool) -> Tensors:
     if whole and not named and (tensor := _whole_tensor(rows, infos[names[0]].dtype)) is not None:
         return {names[0]: tensor}
     stacked: dict[str, tuple[tuple[int, ...], list]] = {}  # name: (shape of one row, values of all rows)
-
-    def add(value: Any, name: str, where: str) -> None:
-        try:
-            if name not in infos:
-                raise invalid_argument(f"JSON object: does not have named input: {name}")
-            shape, values = _tensor(value, infos[name].dtype)
-            known_shape, known_values = stacked.setdefault(name, (shape, []))
-            if math.prod(known_shape) != len(values):
-                raise invalid_argument(f"Expecting tensor size: {math.prod(known_shape)} but got: {len(values)}")
-            if known_shape != shape:
-                raise invalid_argument(f"Expecting shape {_shape_text(known_shape)} but got: {_shape_text(shape)}")
-            known_values.extend(values)
-        except ServingError as error:  # nested as absl::Status::ToString writes it
-            raise invalid_argument(f"Failed to process element: {where} of 'instances' list. "
-                                   f"Error: {error.code.name}: {error.message}") from error
-
     for index, row in enumerate(rows):
-        if not named:
-            if type(row) is dict and not is_b64(row):
-                raise invalid_argument(f"Expecting value/list but got object at item {index} of input list")
-            add(row, names[0], str(index))
-            continue
-        if type(row) is not dict or is_b64(row):
+        if named and (type(row) is not dict or is_b64(row)):
             raise invalid_argument(f"Expecting object but got list at item {index} of input list")
-        for name, value in row.items():
-            add(value, name, f"{index} key: {name}")
-        if set(row) != set(names):
+        if not named and type(row) is dict and not is_b64(row):
+            raise invalid_argument(f"Expecting value/list but got object at item {index} of input list")
+        for name, value in row.items() if named else [(names[0], row)]:
+            try:
+                if name not in infos:
+                    raise invalid_argument(f"JSON object: does not have named input: {name}")
+                shape, values = _tensor(value, infos[name].dtype)
+                known_shape, known_values = stacked.setdefault(name, (shape, []))
+                if math.prod(known_shape) != len(values):
+                    raise invalid_argument(f"Expecting tensor size: {math.prod(known_shape)} but got: {len(values)}")
+                if known_shape != shape:
+                    raise invalid_argument(f"Expecting shape {_shape_text(known_shape)} but got: {_shape_text(shape)}")
+                known_values.extend(values)
+            except ServingError as error:  # nested as absl::Status::ToString writes it
+                where = f"{index} key: {name}" if named else index
+                raise invalid_argument(f"Failed to process element: {where} of 'instances' list. "
+                                       f"Error: {error.code.name}: {error.message}") from error
+        if named and set(row) != set(names):
             raise invalid_argument(f"Failed to process element: {index} of 'instances' list. JSON object: "
                                    f"{debug_string(row)} keys must be equal to: {','.join(names)}")
     return {name: _tensor_proto(infos[name].dtype, (len(rows), *shape), values)
@@ -321,11 +286,12 @@ def _tensors_from_columns(value: Any, infos: Infos, whole: bool) -> Tensors:
     if unnamed and len(infos) > 1:
         raise invalid_argument("inputs is a plain value/list, but expecting an object as multiple input "
                                "tensors required as per tensorinfo_map")
+    columns = {next(iter(infos)): value} if unnamed else value
     tensors = {}
-    for name in sorted(infos)[:1] if unnamed else sorted(infos):
-        if not unnamed and name not in value:
+    for name in sorted(infos):
+        if name not in columns:
             raise invalid_argument(f"Missing named input: {name} in 'inputs' object.")
-        dtype, item = infos[name].dtype, value if unnamed else value[name]
+        dtype, item = infos[name].dtype, columns[name]
         tensor = _whole_tensor(item, dtype) if whole else None
         tensors[name] = tensor if tensor is not None else _tensor_proto(dtype, *_tensor(item, dtype))
     return tensors
@@ -354,7 +320,7 @@ def _fill_example(value: Any, example: example_pb2.Example) -> None:
                          int(item) if type(item) is bool else item)
         feature = feature_pb2.Feature()
         if kind is not None:
-            getattr(feature, f"{kind}_list").value.extend(_float32(items) if kind == "float" else items)
+            getattr(feature, f"{kind}_list").value.extend(_float32(items).tolist() if kind == "float" else items)
         example.features.feature[name].CopyFrom(feature)
 
 
@@ -368,28 +334,28 @@ def json_from_tensors(tensors: Mapping[str, tensor_pb2.TensorProto], format: Req
         if tensor.dtype not in _KINDS and math.prod(dims):
             raise invalid_argument(f"Failed to write JSON value for tensor type: {_dtype_name(tensor.dtype)}")
         arrays[name] = to_array(tensor, name) if tensor.dtype in _KINDS else np.zeros(dims)  # no values: [] only
-    return json_from_output_arrays(arrays, format)
+    return json_arrays.json_from_output_arrays(arrays, format)
 
 
 def json_from_classification_result(result: classification_pb2.ClassificationResult) -> str:
     """MakeJsonFromClassificationResult: {"results": [[[label, score], ...], ...]}, one list per example."""
     if not result.classifications:
         raise invalid_argument("Cannot convert empty ClassificationResults to JSON")
-    rows = Rows()
+    rows = json_arrays.Rows()
     for classes in (classifications.classes for classifications in result.classifications):
-        scores = decimal_tokens(np.array([c.score for c in classes], dtype=np.float32))
-        rows.append([[quote(c.label), score] for c, score in zip(classes, scores)])
-    return pretty({"results": rows})
+        scores = json_arrays.decimal_tokens(np.array([c.score for c in classes], dtype=np.float32))
+        rows.append([[json_arrays.quote(c.label), score] for c, score in zip(classes, scores)])
+    return json_arrays.pretty({"results": rows})
 
 
 def json_from_regression_result(result: regression_pb2.RegressionResult) -> str:
     """MakeJsonFromRegressionResult: {"results": [value, ...]}, one value per example."""
     if not result.regressions:
         raise invalid_argument("Cannot convert empty RegressionResults to JSON")
-    values = decimal_tokens(np.array([r.value for r in result.regressions], dtype=np.float32))
-    return pretty({"results": values}, single_line_arrays=True)
+    values = json_arrays.decimal_tokens(np.array([r.value for r in result.regressions], dtype=np.float32))
+    return json_arrays.pretty({"results": values}, single_line_arrays=True)
 
 
 def json_from_error(message: str) -> str:
     """MakeJsonFromStatus: {"error": message}."""
-    return pretty({"error": quote(message)})
+    return json_arrays.pretty({"error": json_arrays.quote(message)})
