@@ -726,3 +726,18 @@ def test_own_deeply_nested_malformed_body_is_a_parse_error():
     assert_invalid(error, "JSON Parse error: Invalid value.")
     error = predict_error('{"instances": ' + "[" * 100000 + "]" * 99999 + "}", infos(x=types_pb2.DT_INT32))
     assert_invalid(error, "JSON Parse error: ")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"instances": [[0.1, 1E5, -3, 2.5e-320, -0.0, 123456789012345678]], "signature_name": "s"}',  # orjson reads it
+    b'{"instances": [1.5, NaN, -Infinity]}',                # NaN and Infinity, which rapidjson reads: json
+    b'\xef\xbb\xbf{"x": [1]}', b'{"x": [1]} and more',      # a byte order mark, text after the value: json
+    b'{"x": "\xff"}', b'{"x": "\\ud800"}',                  # strings that are not UTF-8: json, as lone surrogates
+    b'[-9223372036854775809, 18446744073709551616]',        # integers beyond 64 bits stay ints: json
+    b'{"a": 1, "a": 2}',                                    # a key given twice: the last value, either way
+])
+def test_own_parse_reads_bytes_as_json_reads_the_text(body):
+    # orjson reads well-formed UTF-8 bodies; what it would read otherwise (or not at all) goes to json.
+    expected = json.JSONDecoder().raw_decode(body.decode("utf-8", "surrogateescape").lstrip("\ufeff"))[0]
+    for given in (body, memoryview(body)):  # REST bodies may come as any bytes-like object
+        assert repr(json_arrays.parse(given)) == repr(expected)  # repr: the same types, NaN and -0.0 included
