@@ -17,8 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2, inference_pb2,
-                                     model_pb2, predict_pb2, regression_pb2, status_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_pb2,
+    predict_pb2,
+    regression_pb2,
+    status_pb2,
+)
 from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
 
 from tfzoo.serving.batching import BatchingOptions, BatchScheduler
