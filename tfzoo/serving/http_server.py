@@ -60,10 +60,7 @@ class Request:
     def header(self, name: str, default: str | None = None) -> str | None:
         """The first value of header `name` (case-insensitive), or `default`."""
         name = name.lower()
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return default
+        return next((value for key, value in self.headers if key == name), default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,14 +594,11 @@ class _Connection(asyncio.Protocol):
         state = self._state
         if state == _IDLE:  # nothing sent (keep-alive idle, or a silent new connection): close without a word
             self._close()
-        elif state == _HEAD:
-            logger.debug("request head from %s not complete within %.1f s", self._peer(),
-                         self._options.header_timeout_s)
-            self._fail(408, f"Request head not received within {self._options.header_timeout_s:g} s")
-        elif state == _BODY:
-            logger.debug("request body from %s not complete within %.1f s", self._peer(),
-                         self._options.body_timeout_s)
-            self._fail(408, f"Request body not received within {self._options.body_timeout_s:g} s")
+        elif state == _HEAD or state == _BODY:
+            part = "head" if state == _HEAD else "body"
+            limit = self._options.header_timeout_s if state == _HEAD else self._options.body_timeout_s
+            logger.debug("request %s from %s not complete within %.1f s", part, self._peer(), limit)
+            self._fail(408, f"Request {part} not received within {limit:g} s")
         else:  # a response not read, a close not flushed, lingering done
             self.abort()
 

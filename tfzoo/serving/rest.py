@@ -92,7 +92,6 @@ class RestApi:
     def _dispatch(self, method: str, path: str, body: bytes | str, route: dict[str, str]) -> str:
         if not _API_PATH.fullmatch(path):
             raise ServingError(grpc.StatusCode.NOT_FOUND, f"Not found: {method} {path} (TF Serving's API is /v1/...)")
-        malformed = invalid_argument(f"Malformed request: {method} {path}")
         if method == "POST" and (match := _INFERENCE_PATH.fullmatch(path)):
             name, version, label, verb = match.groups()
             route.update(model_name=unquote(name), api=verb)
@@ -105,7 +104,7 @@ class RestApi:
                 raise invalid_argument("Missing model name in request.")
             spec = _model_spec(name, version, label)
             return self._metadata(spec) if metadata else self._status(spec)
-        raise malformed
+        raise invalid_argument(f"Malformed request: {method} {path}")
 
     def _predict(self, spec: model_pb2.ModelSpec, body: bytes | str) -> str:
         request = predict_pb2.PredictRequest(model_spec=spec)

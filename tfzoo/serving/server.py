@@ -63,6 +63,7 @@ from tfzoo.serving.rest import RestApi, error_response
 
 logger = logging.getLogger(__name__)
 
+
 class ModelServer:
     """TF Serving's gRPC (and, with a REST port, REST) API for the models the options name.
 
