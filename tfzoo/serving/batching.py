@@ -144,12 +144,10 @@ class _Queue:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "The batch scheduler is shutting down")
             if options.enable_large_batch_splitting:
                 pieces = self._split(task, limit)
+            elif self.batches[-1].size + task.size > limit and len(self.batches) >= options.max_enqueued_batches:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE,
+                                   "The batch scheduling queue to which this task was submitted is full")
             else:
-                if self.batches[-1].size + task.size > limit:
-                    if len(self.batches) >= options.max_enqueued_batches:
-                        raise ServingError(grpc.StatusCode.UNAVAILABLE,
-                                           "The batch scheduling queue to which this task was submitted is full")
-                    self.batches.append(_Batch())
                 pieces = [task]
             for piece in pieces:
                 if self.batches[-1].size + piece.size > limit:
@@ -172,18 +170,11 @@ class _Queue:
                 f"max_execution_batch_size={limit})")
         if task.size <= room:
             return [task]
-        sizes = [room] if room > 0 else []
-        remaining = task.size - room
-        while remaining > 0:
-            sizes.append(min(limit, remaining))
-            remaining -= sizes[-1]
-        pieces, start = [], 0
-        for size in sizes:
-            feeds = {name: value[start:start + size] for name, value in task.feeds.items()}
-            piece = _Task(feeds, size, task.timeout_ms)
+        pieces = []  # the open batch's room (a whole batch when it has none), then batches of `limit` rows
+        for start, end in itertools.pairwise([0, *range(room or limit, task.size, limit), task.size]):
+            piece = _Task({name: value[start:end] for name, value in task.feeds.items()}, end - start, task.timeout_ms)
             piece.enqueued = task.enqueued
             pieces.append(piece)
-            start += size
         return pieces
 
     def take_ready(self, now: float) -> _Batch | None:
@@ -324,12 +315,9 @@ class BatchingSession:
         started = time.monotonic()
         for task in tasks:  # labelled "" as TF Serving's model server labels it (its batching sessions have no name)
             statistics.record_queuing_latency("", started - task.enqueued)
-        live = [t for t in tasks if t.timeout_ms <= 0 or started < t.enqueued + t.timeout_ms / 1000]
-        if not live:
-            error = ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                 "Run() timeout exceeded while waiting in batching queue")
-            for task in tasks:
-                task.finish(error=error)
+        if not any(t.timeout_ms <= 0 or started < t.enqueued + t.timeout_ms / 1000 for t in tasks):
+            _fail(tasks, ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                      "Run() timeout exceeded while waiting in batching queue"))
             return
         timeout_ms = 0 if any(t.timeout_ms <= 0 for t in tasks) else max(t.timeout_ms for t in tasks)
         size = sum(task.size for task in tasks)
@@ -338,8 +326,7 @@ class BatchingSession:
             merged = {name: _merge([task.feeds[name] for task in tasks], padded_size - size,
                                    options.pad_variable_length_inputs) for name in names}
         except ServingError as error:
-            for task in tasks:
-                task.finish(error=error)
+            _fail(tasks, error)
             return
         statistics.record_batch(padded_size, padded_size - size)
         try:
@@ -354,8 +341,7 @@ class BatchingSession:
         try:
             split = _split_outputs(dict(zip(fetches, outputs)), [task.size for task in tasks], padded_size)
         except ServingError as error:
-            for task in tasks:
-                task.finish(error=error)
+            _fail(tasks, error)
             return
         for task, task_outputs in zip(tasks, split):
             task.finish(task_outputs)
@@ -366,6 +352,11 @@ class BatchingSession:
                 task.finish(dict(zip(fetches, self._run(task.feeds, fetches, task.timeout_ms))))
             except ServingError as error:
                 task.finish(error=error)
+
+
+def _fail(tasks: list[_Task], error: ServingError) -> None:
+    for task in tasks:
+        task.finish(error=error)
 
 
 def _batch_size(feeds: Mapping[str, np.ndarray]) -> int:

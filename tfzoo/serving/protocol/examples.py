@@ -37,8 +37,7 @@ def to_example(features: Features) -> example_pb2.Example:
     example = example_pb2.Example()
     for name, value in features.items():
         kind, values = _typed_values(name, value)
-        feature = example.features.feature[name]
-        getattr(feature, f"{kind}_list").value.extend(values)
+        getattr(example.features.feature[name], f"{kind}_list").value.extend(values)
     return example
 
 

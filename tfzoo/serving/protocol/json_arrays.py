@@ -3,8 +3,9 @@
 The server (`json_tensor`, which adds the protos) and the client (`tfzoo.serving.client`, `tfzoo predict`) share
 this module, so that what one writes the other reads back identically. Reading is orjson where it reads the body
 (well-formed UTF-8 JSON, five times faster), else Python's `json`, with TF Serving's error texts and numbers typed
-as its rapidjson types them (an integer token is an int, any other number a float, NaN and Infinity included). Writing is by hand: TF Serving's answers are laid out by rapidjson's PrettyWriter and
-print floats with its WriteDecimal, which `json.dumps` does neither of, and clients and TF Serving's tests see it.
+as its rapidjson types them (an integer token is an int, any other number a float, NaN and Infinity included).
+Writing is by hand: TF Serving's answers are laid out by rapidjson's PrettyWriter and print floats with its
+WriteDecimal, which `json.dumps` does neither of, and clients and TF Serving's tests see it.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def parse(body: str | bytes) -> Any:
         try:  # a well-formed UTF-8 document, in a fifth of json's time
             return orjson.loads(body)
         except orjson.JSONDecodeError:
-            pass  # NaN, Infinity, a BOM, trailing text, non-UTF-8 strings or an error: json says it in TF Serving's words
+            pass  # NaN, Infinity, a BOM, text after the value, non-UTF-8 strings, or an error: json reads it below
     text = body if isinstance(body, str) else bytes(body).decode("utf-8", "surrogateescape")
     start = _WHITESPACE.match(text, 1 if text.startswith("\ufeff") else 0).end()
     if start == len(text):

@@ -67,17 +67,15 @@ def to_proto(value: np.ndarray, *, tensor_content: bool = False) -> tensor_pb2.T
             proto.tensor_content = b"".join(_varint(len(item)) for item in items) + b"".join(items)
         else:
             proto.string_val.extend(items)
-    elif tensor_content:
+    elif tensor_content or dtype not in _FIELD:  # no typed field (e.g. quantized dtypes): tensor_content only
         proto.tensor_content = np.ascontiguousarray(array).tobytes()
     elif dtype in (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16):
         proto.half_val.extend(array.reshape(-1).view(np.uint16).tolist())
     elif dtype in (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128):
         pairs = np.stack([array.real.reshape(-1), array.imag.reshape(-1)], axis=-1)
         getattr(proto, _FIELD[dtype]).extend(pairs.reshape(-1).tolist())
-    elif dtype in _FIELD:
+    else:
         getattr(proto, _FIELD[dtype]).extend(array.reshape(-1).tolist())
-    else:  # dtypes without a typed field (e.g. quantized ones) only travel as tensor_content
-        proto.tensor_content = np.ascontiguousarray(array).tobytes()
     return proto
 
 
