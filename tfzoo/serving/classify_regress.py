@@ -20,8 +20,8 @@ from tfzoo.serving.servable import DEFAULT_SIGNATURE, Servable, set_model_spec
 CLASSIFY_INPUTS, CLASSIFY_CLASSES, CLASSIFY_SCORES = "inputs", "classes", "scores"
 REGRESS_INPUTS, REGRESS_OUTPUTS = "inputs", "outputs"
 
-Request = classification_pb2.ClassificationRequest | regression_pb2.RegressionRequest
-Response = classification_pb2.ClassificationResponse | regression_pb2.RegressionResponse
+_Request = classification_pb2.ClassificationRequest | regression_pb2.RegressionRequest
+_Response = classification_pb2.ClassificationResponse | regression_pb2.RegressionResponse
 
 
 def run_classify(servable: Servable, request: classification_pb2.ClassificationRequest,
@@ -41,8 +41,8 @@ def run_regress(servable: Servable, request: regression_pb2.RegressionRequest,
     return response
 
 
-def _run_examples(servable: Servable, request: Request, api: str, tensors: Callable, write_result: Callable,
-                  response: Response, timeout_ms: int) -> None:
+def _run_examples(servable: Servable, request: _Request, api: str, tensors: Callable, write_result: Callable,
+                  response: _Response, timeout_ms: int) -> None:
     """The signature's tensors (checked by `tensors`), one run on the serialized examples, the outputs checked and
     written into response.result by `write_result`."""
     signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE

@@ -50,6 +50,7 @@ def holds_headlines(x: np.ndarray) -> bool:
     """Whether examples x [N, T] are article ⟨sep⟩ headline pairs (what makes a headline model)."""
     return bool(np.any(x == SEPARATOR))
 
+
 def example_prompts(x: np.ndarray, max_bytes: int = 64) -> list[str]:
     """Prompts made of examples x [N, T]: a headline example's article, else the first `max_bytes` bytes of text.
 

@@ -121,7 +121,7 @@ def train(
                  early_stopping=early_stopping)
     settings = {"batch_size": batch_size, "seed": seed, "early_stopping": early_stopping,
                 "mixed_precision": mixed_precision, "jit_compile": jit_compile,
-                "init_from": None if init_from in (None, FRESH) else str(Path(init_from).resolve())}
+                "init_from": _source_path(init_from)}
     source = None  # the model of a fine-tune's source run, read when the fine-tune starts
     if resume and run_dir is None:
         raise ValueError("resume needs the run dir of the run to continue (--run-dir DIR)")
@@ -147,7 +147,7 @@ def train(
             init_from = start if start is not None and keeps_architecture(start, name, hparams) else None
         elif init_from == FRESH:
             init_from = None
-        settings["init_from"] = None if init_from is None else str(Path(init_from).resolve())
+        settings["init_from"] = _source_path(init_from)
         source_config, source = source_run(Path(init_from), name) if init_from is not None else ({}, None)
         # A fine-tune's hyperparameters are its source run's (those the factory still has), not the defaults, and
         # then those the source names for its fine-tunes (a shipped starting point's learning rate).
@@ -241,6 +241,11 @@ def train(
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
     return TrainResult(run_dir=run_dir, model=model, history=history, metrics=metrics)
+
+
+def _source_path(init_from: str | Path | None) -> str | None:
+    """config.json's `init_from`: the source run dir, resolved; None for new weights (None or FRESH)."""
+    return None if init_from in (None, FRESH) else str(Path(init_from).resolve())
 
 
 def progress_verbosity(verbose: int | str) -> int:
