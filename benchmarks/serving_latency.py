@@ -39,11 +39,13 @@ any generator error (non-2xx, socket errors, timeouts) is listed at the end. For
 SavedModel's serving_default called back to back in a child process on core 1 with 1, 8 and 32 images per call
 (batch 1 is a request's work; 8 and 32 show the room batching has), per example. Needs 2 cores and
 `apt-get install -y wrk nghttp2-client`; takes about 5 minutes at the defaults (22 runs of 10 s, the training,
-2 server starts).
+2 server starts). --ceiling adds a third server, the batching one with every graph run answered from a cache of
+its first answer for those shapes: what the server itself costs per request, and so the most it could answer.
 
     .venv/bin/python benchmarks/serving_latency.py                 # --requests 5000 --robustness-requests 20000
     .venv/bin/python benchmarks/serving_latency.py --pinned        # --duration 10 --runs 2
     .venv/bin/python benchmarks/serving_latency.py --pinned --duration 2 --runs 1   # a quick check
+    .venv/bin/python benchmarks/serving_latency.py --pinned --ceiling   # + the server with no graph work
     .venv/bin/python benchmarks/serving_latency.py --requests 300 --robustness-requests 2000   # a quick check
     .venv/bin/python benchmarks/serving_latency.py --model text_generator --requests 400 --no-robustness
 """
@@ -76,8 +78,10 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import tfzoo
+from tfzoo import cli
 from tfzoo.datasets import load_dataset
 from tfzoo.serving.config import DEFAULT_METRICS_PATH, render_batching_config, write_serving_configs
+from tfzoo.serving.servable import Servable
 from tfzoo.serving.server import server_child, server_process
 from tfzoo.text.generation import GENERATE_SIGNATURE, PROMPT
 from tfzoo.text.tokenizer import example_prompts
@@ -97,6 +101,7 @@ IN_PROCESS_BATCHES = (1, 8, 32)  # batch 1 is what a served request runs; 8 and 
 PINNED_TOOLS = ("wrk", "h2load", "taskset")
 PINNED_INSTALL = "apt-get install -y wrk nghttp2-client"  # taskset is util-linux, on every Debian
 PINNED_WARMUP_SECONDS = 1  # per protocol and server, untimed: connections, first graph runs
+CACHED_GRAPH_SERVER = "--cached-graph-server"  # --ceiling's server child (cached_graph_server)
 
 
 class Client(Protocol):
@@ -542,13 +547,18 @@ def pinned_benchmark(args: argparse.Namespace, model: Prepared) -> None:
                   f"(per example; latency per call of {batch})", flush=True)
     baseline = np.mean(in_process_rps[1])
 
-    for batching in ("off", "on"):
+    servers = [("off", False), ("on", False), *([("on", True)] if args.ceiling else [])]
+    for batching, cached in servers:
         flags = [*model.server_flags(batching == "on"), *args.server_flag,
                  f"--monitoring_config_file={model.configs['monitoring.config']}"]  # request_count, the check
         if batching == "on":  # a batch gathers only the requests in the server's threads: one per connection
             flags += [f"--grpc_max_threads={max(PINNED_CONNECTIONS)}",
                       f"--rest_api_num_threads={max(PINNED_CONNECTIONS)}"]
-        with server_child(*flags, prefix=pinned(SERVER_CORE)) as (process, rest_port, grpc_port):
+        prefix = pinned(SERVER_CORE)
+        if cached:
+            print("--ceiling: the same batching server, every graph run answered from its cache (no TensorFlow work)")
+            batching, prefix = "cached", [*prefix, sys.executable, __file__, CACHED_GRAPH_SERVER]
+        with server_child(*flags, prefix=prefix) as (process, rest_port, grpc_port):
             generators = {"gRPC (h2load)": lambda conns, seconds: run_h2load(grpc_port, grpc_body, conns, seconds),
                           "REST (wrk)": lambda conns, seconds: run_wrk(rest_port, args.model, script, conns, seconds)}
             for generate in generators.values():
@@ -572,7 +582,27 @@ def pinned_benchmark(args: argparse.Namespace, model: Prepared) -> None:
         print(f"  {problem}")
 
 
+def cached_graph_server(argv: list[str]) -> None:
+    """--ceiling's server, run as `serving_latency.py CACHED_GRAPH_SERVER python -m tfzoo serve FLAGS...`: `tfzoo
+    serve` with each graph run answered from a cache of the first run of the same feeds' shapes and fetches, so
+    its rows measure what the server costs per request before any TensorFlow work: the most it could answer."""
+    run = Servable._run_session  # noqa: SLF001 (the one graph run that every API and batching go through)
+    answers: dict[tuple, list[np.ndarray]] = {}
+
+    def cached(self: Servable, feeds: dict[str, np.ndarray], fetches: Sequence[str], timeout_ms: int):
+        key = (tuple((name, value.shape) for name, value in sorted(feeds.items())), tuple(fetches))
+        if key not in answers:
+            answers[key] = run(self, feeds, fetches, timeout_ms)
+        return answers[key]
+
+    Servable._run_session = cached  # noqa: SLF001
+    sys.exit(cli.main(argv[argv.index("serve"):]))
+
+
 def main() -> None:
+    if sys.argv[1:2] == [CACHED_GRAPH_SERVER]:  # before argparse: the rest are the server's flags
+        cached_graph_server(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=MODELS, default=MODELS[0], help="the model served (default %(default)s)")
     parser.add_argument("--requests", type=int, default=5000, help="requests per figure (default %(default)s)")
@@ -587,6 +617,9 @@ def main() -> None:
                              f"(needs 2 cores and wrk, h2load, taskset: {PINNED_INSTALL})")
     pinned_mode.add_argument("--duration", type=int, default=10, help="seconds per run (default %(default)s)")
     pinned_mode.add_argument("--runs", type=int, default=2, help="runs of each row (default %(default)s)")
+    pinned_mode.add_argument("--ceiling", action="store_true",
+                             help="also the batching server with its graph runs answered from a cache: what the "
+                                  "server costs per request before any TensorFlow work")
     # The in-process rows' child process (started by --pinned on the server's core): VERSION_DIR IMAGES.npy.
     parser.add_argument("--in-process-loop", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
