@@ -39,8 +39,9 @@ any generator error (non-2xx, socket errors, timeouts) is listed at the end. For
 SavedModel's serving_default called back to back in a child process on core 1 with 1, 8 and 32 images per call
 (batch 1 is a request's work; 8 and 32 show the room batching has), per example. Needs 2 cores and
 `apt-get install -y wrk nghttp2-client`; takes about 5 minutes at the defaults (22 runs of 10 s, the training,
-2 server starts). --ceiling adds a third server, the batching one with every graph run answered from a cache of
-its first answer for those shapes: what the server itself costs per request, and so the most it could answer.
+2 server starts). --ceiling adds both servers again with every graph run answered from a cache of its first
+answer for those shapes (batching "off, c" and "on, c"): what the server itself costs per request, and so the most
+it could answer.
 
     .venv/bin/python benchmarks/serving_latency.py                 # --requests 5000 --robustness-requests 20000
     .venv/bin/python benchmarks/serving_latency.py --pinned        # --duration 10 --runs 2
@@ -547,7 +548,7 @@ def pinned_benchmark(args: argparse.Namespace, model: Prepared) -> None:
                   f"(per example; latency per call of {batch})", flush=True)
     baseline = np.mean(in_process_rps[1])
 
-    servers = [("off", False), ("on", False), *([("on", True)] if args.ceiling else [])]
+    servers = [("off", False), ("on", False), *([("off", True), ("on", True)] if args.ceiling else [])]
     for batching, cached in servers:
         flags = [*model.server_flags(batching == "on"), *args.server_flag,
                  f"--monitoring_config_file={model.configs['monitoring.config']}"]  # request_count, the check
@@ -556,8 +557,9 @@ def pinned_benchmark(args: argparse.Namespace, model: Prepared) -> None:
                       f"--rest_api_num_threads={max(PINNED_CONNECTIONS)}"]
         prefix = pinned(SERVER_CORE)
         if cached:
-            print("--ceiling: the same batching server, every graph run answered from its cache (no TensorFlow work)")
-            batching, prefix = "cached", [*prefix, sys.executable, __file__, CACHED_GRAPH_SERVER]
+            print(f"--ceiling: the server with batching {batching} again, every graph run answered from its cache "
+                  "(no TensorFlow work)")
+            batching, prefix = f"{batching}, c", [*prefix, sys.executable, __file__, CACHED_GRAPH_SERVER]
         with server_child(*flags, prefix=prefix) as (process, rest_port, grpc_port):
             generators = {"gRPC (h2load)": lambda conns, seconds: run_h2load(grpc_port, grpc_body, conns, seconds),
                           "REST (wrk)": lambda conns, seconds: run_wrk(rest_port, args.model, script, conns, seconds)}
@@ -618,8 +620,8 @@ def main() -> None:
     pinned_mode.add_argument("--duration", type=int, default=10, help="seconds per run (default %(default)s)")
     pinned_mode.add_argument("--runs", type=int, default=2, help="runs of each row (default %(default)s)")
     pinned_mode.add_argument("--ceiling", action="store_true",
-                             help="also the batching server with its graph runs answered from a cache: what the "
-                                  "server costs per request before any TensorFlow work")
+                             help="also both servers with their graph runs answered from a cache: what the server "
+                                  "costs per request before any TensorFlow work")
     # The in-process rows' child process (started by --pinned on the server's core): VERSION_DIR IMAGES.npy.
     parser.add_argument("--in-process-loop", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
