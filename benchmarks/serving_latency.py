@@ -46,7 +46,7 @@ it could answer.
     .venv/bin/python benchmarks/serving_latency.py                 # --requests 5000 --robustness-requests 20000
     .venv/bin/python benchmarks/serving_latency.py --pinned        # --duration 10 --runs 2
     .venv/bin/python benchmarks/serving_latency.py --pinned --duration 2 --runs 1   # a quick check
-    .venv/bin/python benchmarks/serving_latency.py --pinned --ceiling   # + the server with no graph work
+    .venv/bin/python benchmarks/serving_latency.py --pinned --ceiling   # + both servers with no graph work
     .venv/bin/python benchmarks/serving_latency.py --requests 300 --robustness-requests 2000   # a quick check
     .venv/bin/python benchmarks/serving_latency.py --model text_generator --requests 400 --no-robustness
 """
@@ -71,7 +71,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import grpc
 import numpy as np
@@ -584,7 +584,7 @@ def pinned_benchmark(args: argparse.Namespace, model: Prepared) -> None:
         print(f"  {problem}")
 
 
-def cached_graph_server(argv: list[str]) -> None:
+def cached_graph_server(argv: list[str]) -> NoReturn:
     """--ceiling's server, run as `serving_latency.py CACHED_GRAPH_SERVER python -m tfzoo serve FLAGS...`: `tfzoo
     serve` with each graph run answered from a cache of the first run of the same feeds' shapes and fetches, so
     its rows measure what the server costs per request before any TensorFlow work: the most it could answer."""
@@ -604,7 +604,6 @@ def cached_graph_server(argv: list[str]) -> None:
 def main() -> None:
     if sys.argv[1:2] == [CACHED_GRAPH_SERVER]:  # before argparse: the rest are the server's flags
         cached_graph_server(sys.argv[2:])
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=MODELS, default=MODELS[0], help="the model served (default %(default)s)")
     parser.add_argument("--requests", type=int, default=5000, help="requests per figure (default %(default)s)")
