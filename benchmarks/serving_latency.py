@@ -427,6 +427,7 @@ def run_h2load(port: int, body: Path, connections: int, seconds: int) -> Load:
     from its per-request log (--log-file: start, HTTP status, microseconds). A gRPC error is still HTTP 200
     (grpc-status is in the trailers): the server's request_count is the real check."""
     log = body.with_suffix(".log")
+    log.unlink(missing_ok=True)  # h2load appends to its log: without this, a row's latencies would hold every run's
     out = subprocess.run(
         [*pinned(CLIENT_CORE), "h2load", "-t", "1", "-c", str(connections), "-m", "1", "-D", str(seconds),
          "-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers", f"--log-file={log}",
