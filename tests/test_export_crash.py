@@ -3,6 +3,7 @@ after they publish; then a retry that leaves no staging folder and publishes the
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
@@ -165,9 +166,20 @@ def test_exports_of_two_runs_at_the_same_moment_take_the_next_versions(run, trai
     assert "valid for TF Serving" in capsys.readouterr().out
 
 
+def signal_a_worker_thread(pid: int, stop: signal.Signals) -> None:
+    """Send `stop` to one of the process's threads other than its main one, as the kernel may deliver a signal
+    sent to the process (glibc's tgkill): Python still runs its handler on the main thread."""
+    thread = max(int(task) for task in os.listdir(f"/proc/{pid}/task") if int(task) != pid)
+    if ctypes.CDLL(None, use_errno=True).tgkill(pid, thread, stop) != 0:
+        raise OSError(ctypes.get_errno(), f"tgkill({pid}, {thread}, {stop.name}) failed")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda stop: stop.name)
-def test_a_killed_export_takes_its_validating_child_with_it(run, tmp_path, start, stop):
+@pytest.mark.parametrize("stop, on_worker_thread",
+                         [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True),
+                          (signal.SIGKILL, False)],
+                         ids=["SIGTERM", "SIGINT", "SIGINT-on-a-worker-thread", "SIGKILL"])
+def test_a_killed_export_takes_its_validating_child_with_it(run, tmp_path, start, stop, on_worker_thread):
     export = start([sys.executable, "-m", "tfzoo", "export", str(run.run_dir), "--model-base", str(tmp_path)],
                    stderr=subprocess.DEVNULL)
     (child,) = wait_for(lambda: validating_children(export.pid), export, "validating")
@@ -177,7 +189,10 @@ def test_a_killed_export_takes_its_validating_child_with_it(run, tmp_path, start
     wait_for(lambda: "tensorflow" in Path(f"/proc/{child}/maps").read_text(), export, "loading TensorFlow")
     os.kill(child, signal.SIGSTOP)
     try:
-        os.kill(export.pid, stop)  # the export alone, not its process group
+        if on_worker_thread:
+            signal_a_worker_thread(export.pid, stop)
+        else:
+            os.kill(export.pid, stop)  # the export alone, not its process group
         assert export.wait(timeout=60) != 0
         deadline = time.monotonic() + 60  # a bound for a broken test, not a speed
         while running(child) and time.monotonic() < deadline:

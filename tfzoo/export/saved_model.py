@@ -457,8 +457,19 @@ def validate_in_fresh_process(version_dir: Path) -> None:
     """Validate the version folder in a new Python process (nothing of this process's Keras state, registered
     models or custom objects helps it pass; it sees only the folder, as TF Serving does). The process ends with
     this one (see VALIDATE_CHILD)."""
-    result = subprocess.run([sys.executable, "-c", VALIDATE_CHILD, str(os.getpid()), str(version_dir)],
-                            capture_output=True, text=True)
-    print(result.stdout, end="")
-    if result.returncode != 0:
-        raise ExportError(f"the export did not validate, so nothing was put in place:\n{result.stdout}{result.stderr}")
+    with subprocess.Popen([sys.executable, "-c", VALIDATE_CHILD, str(os.getpid()), str(version_dir)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        try:
+            while True:
+                # Wake up now and then: a SIGINT that lands on one of TensorFlow's threads cannot interrupt a plain
+                # wait, and Python raises KeyboardInterrupt only when the main thread runs (a retried
+                # communicate loses no output).
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    stdout, stderr = child.communicate(timeout=0.5)
+                    break
+        except BaseException:
+            child.kill()
+            raise
+    print(stdout, end="")
+    if child.returncode != 0:
+        raise ExportError(f"the export did not validate, so nothing was put in place:\n{stdout}{stderr}")
