@@ -460,16 +460,21 @@ def validate_in_fresh_process(version_dir: Path) -> None:
     with subprocess.Popen([sys.executable, "-c", VALIDATE_CHILD, str(os.getpid()), str(version_dir)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
         try:
-            while True:
-                # Wake up now and then: a SIGINT that lands on one of TensorFlow's threads cannot interrupt a plain
-                # wait, and Python raises KeyboardInterrupt only when the main thread runs (a retried
-                # communicate loses no output).
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    stdout, stderr = child.communicate(timeout=0.5)
-                    break
+            stdout, stderr = _communicate_in_slices(child)
         except BaseException:
             child.kill()
             raise
     print(stdout, end="")
     if child.returncode != 0:
         raise ExportError(f"the export did not validate, so nothing was put in place:\n{stdout}{stderr}")
+
+
+def _communicate_in_slices(child: subprocess.Popen[str], seconds: float = 0.5) -> tuple[str, str]:
+    """The child's (stdout, stderr) once it ends, waiting `seconds` at a time: a SIGINT that lands on one of
+    TensorFlow's threads cannot interrupt a plain wait, and Python raises KeyboardInterrupt only when the main
+    thread runs. A retried communicate loses no output."""
+    while True:
+        try:
+            return child.communicate(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            continue
