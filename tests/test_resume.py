@@ -30,11 +30,13 @@ STEPS_PER_EPOCH, TOTAL_STEPS = 4, 12
 
 # Runs the jobs of argv[1] one after the other; a job is a list of trainings run together, each in its own process
 # with its own environment. A training SIGKILLs itself after global step kill["at"], or after the callbacks of epoch
-# kill["epoch_end"] (tfzoo's own callbacks, checkpoints included, run before the ones a caller adds). Prints each
-# job's exit codes. One TensorFlow import serves every training: each is a process forked before TensorFlow ran
+# kill["epoch_end"] (tfzoo's own callbacks, checkpoints included, run before the ones a caller adds). With
+# kill["barrier"], a folder, it first waits there for the job's kill["workers"] trainings to reach the same point:
+# a worker that died at once could still be owed its part of a collective by the other, which would then fail
+# with "Socket closed" instead of being killed where the test says. Prints each job's exit codes. One TensorFlow import serves every training: each is a process forked before TensorFlow ran
 # anything, so it starts like a fresh one.
 TRAININGS = textwrap.dedent("""
-    import json, os, signal, sys, traceback, keras, tfzoo
+    import json, os, signal, sys, time, traceback, keras, tfzoo
     from tfzoo.datasets import load_dataset
 
     class Kill(keras.callbacks.Callback):
@@ -44,11 +46,19 @@ TRAININGS = textwrap.dedent("""
 
         def on_train_batch_end(self, batch, logs=None):
             if int(self.model.optimizer.iterations.numpy()) == self.kill.get("at"):
-                os.kill(os.getpid(), signal.SIGKILL)
+                self.die()
 
         def on_epoch_end(self, epoch, logs=None):
             if epoch == self.kill.get("epoch_end"):
-                os.kill(os.getpid(), signal.SIGKILL)
+                self.die()
+
+        def die(self):
+            if "barrier" in self.kill:
+                os.makedirs(self.kill["barrier"], exist_ok=True)
+                open(os.path.join(self.kill["barrier"], str(os.getpid())), "w").close()
+                while len(os.listdir(self.kill["barrier"])) < self.kill["workers"]:
+                    time.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def start(settings, environment):
         pid = os.fork()
@@ -105,8 +115,9 @@ def killed_runs(tmp_path_factory) -> dict[str, Path]:
                                          "task": {"type": "worker", "index": index}})} for index in range(2)]
     worker_run = {**RUN, "data": DATA, "run_dir": str(root / "multi_worker"), "checkpoint_every": 2,
                   "strategy": "multi_worker"}
+    killed_together = {**MULTI_WORKER_KILL, "barrier": str(root / "kill-barrier"), "workers": len(workers)}
     jobs += [[({**worker_run, "kill": kill}, environment) for environment in workers]
-             for kill in (MULTI_WORKER_KILL, {})]  # killed, then restarted with the same arguments
+             for kill in (killed_together, {})]  # killed, then restarted with the same arguments
     # Uninterrupted on two workers too: each replica draws its own dropout masks, so one device's run differs.
     jobs.append([({**worker_run, "run_dir": str(root / "multi_worker_uninterrupted"), "kill": {}}, environment)
                  for environment in workers])
